@@ -1,0 +1,49 @@
+# tweetmesh: the two commands a newcomer needs are `make up` and `make test`.
+# Everything is installed from the package registries into .venv/ and var/ (both gitignored).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> python environment ($(VENV))"
+	@$(PYTHON_BOOT) -c 'import sys; assert sys.version_info[:2] == (3, 11), "tweetmesh needs Python 3.11, found " + sys.version' 
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# generated code imports itself as `tweetmesh.x.v1`: put gen/ on the path of the environment
+	@echo "$(CURDIR)/gen" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tweetmesh-gen.pth
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## install the Python environment (idempotent)
+
+gen: $(STAMP)  ## regenerate gen/ from protos/
+	$(PY) tools/gen_protos.py
+
+check-gen: $(STAMP)  ## fail if gen/ is not what protos/ generates
+	$(PY) tools/gen_protos.py --check
+
+lint: $(STAMP)  ## buf lint (STANDARD) and buf format on protos/
+	$(PY) tools/gen_protos.py --lint
+
+up: $(STAMP)  ## install and start the whole mesh (idempotent), print the endpoints
+	$(PY) -m deploy.stack up
+
+down: $(STAMP)  ## stop everything `make up` started
+	$(PY) -m deploy.stack down
+
+status: $(STAMP)  ## what runs, and is it healthy
+	$(PY) -m deploy.stack status
+
+test-unit: $(STAMP)  ## unit tests only (no servers, seconds)
+	$(PY) -m pytest tests/unit -q
+
+test: check-gen lint up  ## everything: contracts fresh and clean, the mesh up, unit + integration + e2e
+	$(PY) -m pytest tests -q
+
+.PHONY: help venv gen check-gen lint up down status test-unit test

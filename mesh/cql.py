@@ -1,0 +1,89 @@
+"""CQL store access shared by the services: connecting, and awaiting statements from asyncio.
+
+The driver is scylla-driver (the Cassandra driver API, shard-aware on ScyllaDB). Everything we send
+is plain CQL that ScyllaDB and Cassandra 5 both accept: NetworkTopologyStrategy, no SASI/SAI
+indexes, no materialized views, no user-defined functions, lightweight transactions only where a
+uniqueness rule needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from mesh import context
+from mesh.config import Stack, env_float
+from mesh.errors import Unavailable
+
+# Upper bound of one statement; the caller's remaining time lowers it (mesh.context.remaining).
+STATEMENT_TIMEOUT_S = env_float("TM_CQL_TIMEOUT_S", 2.0)
+
+
+def _cluster(stack: Stack) -> Cluster:
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=stack.cql_datacenter)),
+        # QUORUM everywhere by default: with RF=1 locally it is ONE, with RF=3 in production it makes
+        # writes acknowledged only after a majority stored them (tweet creation must not be lost).
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
+        request_timeout=STATEMENT_TIMEOUT_S,
+    )
+    return Cluster(
+        contact_points=[stack.host],
+        port=stack.cql_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=4,  # spoken by Cassandra 4+/5 and every ScyllaDB release
+        connect_timeout=5,
+        control_connection_timeout=5,
+    )
+
+
+async def connect(stack: Stack, *, keyspace: str | None = None, wait_s: float = 60.0) -> Session:
+    """A session to the CQL store, retried until `wait_s` passes (the store may still be starting)."""
+    end = time.monotonic() + wait_s
+    last_error: Exception | None = None
+    while time.monotonic() < end:
+        cluster = _cluster(stack)
+        try:
+            return await asyncio.to_thread(cluster.connect, keyspace)
+        except Exception as exc:  # noqa: BLE001 - NoHostAvailable and friends: retry until the end
+            last_error = exc
+            cluster.shutdown()
+            await asyncio.sleep(1.0)
+    raise Unavailable(f"CQL store at {stack.host}:{stack.cql_port} not reachable in {wait_s:.0f}s: {last_error}")
+
+
+async def execute(session: Session, statement: Any, parameters: Any = None, *, cap_s: float = STATEMENT_TIMEOUT_S):
+    """Run one statement without blocking the event loop, within the caller's deadline."""
+    timeout = context.remaining(cap_s)
+    future: ResponseFuture = session.execute_async(statement, parameters, timeout=timeout)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+
+    def on_result(rows: Any) -> None:
+        # the driver returns the first page; our queries page explicitly with LIMIT and cursors
+        loop.call_soon_threadsafe(_settle, done, rows, None)
+
+    def on_error(exc: Exception) -> None:
+        loop.call_soon_threadsafe(_settle, done, None, exc)
+
+    future.add_callbacks(on_result, on_error)
+    return await done
+
+
+def _settle(done: asyncio.Future, rows: Any, exc: Exception | None) -> None:
+    if done.done():
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(rows)
+
+
+async def close(session: Session) -> None:
+    await asyncio.to_thread(session.cluster.shutdown)

@@ -1,0 +1,221 @@
+"""The call pipeline every RPC of every service passes through, in this order:
+
+1. request id: taken from `x-request-id` (Envoy sets one) or made here, echoed in the response headers
+   and put on every log line of the call;
+2. caller identity: the verified user id the gateway puts in `x-tweetmesh-user-id` (never the body);
+3. deadline: the client's, or the service default when the client sent none, so every outbound call
+   below can be given the remaining time (mesh.context.remaining);
+4. validation: the protovalidate rules declared in the proto; a violation answers INVALID_ARGUMENT
+   with a google.rpc.BadRequest naming each violated field, before any use case runs;
+5. errors: typed domain errors become statuses through the one table in mesh/errors.py; anything
+   unexpected is logged with its stack and answered INTERNAL without internals;
+6. metrics and an access log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import protovalidate
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from mesh import context, metrics
+from mesh.errors import ERROR_DOMAIN, DomainError, FieldViolation, InvalidArgument, status_for
+
+log = logging.getLogger("mesh.rpc")
+
+REQUEST_ID_HEADER = "x-request-id"
+# Set by Envoy from the verified JWT subject; Envoy removes any value a client sends.
+CALLER_HEADER = "x-tweetmesh-user-id"
+STATUS_DETAILS_TRAILER = "grpc-status-details-bin"
+_MAX_REQUEST_ID_LEN = 128
+# Health checks arrive every few seconds from Envoy; counting them is useful, logging them is noise.
+_QUIET_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def rich_status(code: grpc.StatusCode, message: str, *details: Any) -> tuple[tuple[str, bytes]]:
+    """Trailing metadata carrying a google.rpc.Status with the given detail messages."""
+    status = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)
+
+
+def error_details(error: DomainError) -> list[Any]:
+    details: list[Any] = [error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)]
+    if isinstance(error, InvalidArgument) and error.violations:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description, reason=v.rule)
+                    for v in error.violations
+                ]
+            )
+        )
+    return details
+
+
+def validation_error(request: Any) -> InvalidArgument | None:
+    """The protovalidate violations of `request` as one InvalidArgument, or None when it is valid."""
+    violations = protovalidate.collect_violations(request)
+    if not violations:
+        return None
+    fields = [
+        FieldViolation(
+            field=_field_path(v) or "(message)",
+            description=v.proto.message,
+            rule=v.proto.rule_id,
+        )
+        for v in violations
+    ]
+    summary = "; ".join(f"{f.field}: {f.description}" for f in fields)
+    return InvalidArgument(f"invalid request: {summary}", violations=fields, reason="VALIDATION_FAILED")
+
+
+def _field_path(violation: Any) -> str:
+    parts = []
+    for element in violation.proto.field.elements:
+        part = element.field_name
+        subscript = element.WhichOneof("subscript")
+        if subscript is not None:
+            part += f"[{getattr(element, subscript)}]"
+        parts.append(part)
+    return ".".join(parts)
+
+
+def _metadata(ctx: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+class CallPipeline(grpc.aio.ServerInterceptor):
+    def __init__(self, default_deadline_s: float):
+        self.default_deadline_s = default_deadline_s
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        quiet = method.startswith(_QUIET_SERVICES)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, quiet),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method, quiet),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Client-streaming RPCs: none in our contracts; reflection is bidi and needs no pipeline.
+        return handler
+
+    async def _enter(self, ctx: grpc.aio.ServicerContext, *, streaming: bool) -> None:
+        headers = _metadata(ctx)
+        rid = headers.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID_LEN] or uuid.uuid4().hex
+        context.request_id.set(rid)
+        context.caller_user_id.set(headers.get(CALLER_HEADER, ""))
+        left = ctx.time_remaining()
+        if left is None and not streaming:
+            left = self.default_deadline_s
+        context.deadline.set(None if left is None else time.monotonic() + left)
+        await ctx.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+
+    def _wrap_unary(self, behaviour, method: str, quiet: bool):
+        async def unary(request, ctx: grpc.aio.ServicerContext):
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await self._enter(ctx, streaming=False)
+                _raise_if_invalid(request)
+                end = context.deadline.get()
+                async with asyncio.timeout(None if end is None else max(0.0, end - time.monotonic())):
+                    return await behaviour(request, ctx)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # client gone or server stopping: nobody to answer
+                raise
+            except grpc.aio.AbortError:
+                code = _code_of(ctx)  # a handler aborted with its own status
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a status here
+                code, message, trailers = _classify(exc, method)
+                await ctx.abort(code, message, trailing_metadata=trailers)
+            finally:
+                self._record(method, code, started, quiet)
+
+        return unary
+
+    def _wrap_stream(self, behaviour, method: str, quiet: bool):
+        async def stream(request, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await self._enter(ctx, streaming=True)
+                _raise_if_invalid(request)
+                async for item in behaviour(request, ctx):
+                    yield item
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = _code_of(ctx)
+                raise
+            except Exception as exc:  # noqa: BLE001
+                code, message, trailers = _classify(exc, method)
+                await ctx.abort(code, message, trailing_metadata=trailers)
+            finally:
+                self._record(method, code, started, quiet)
+
+        return stream
+
+    @staticmethod
+    def _record(method: str, code: grpc.StatusCode, started: float, quiet: bool) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.observe(method, code.name, elapsed)
+        if not quiet or code is not grpc.StatusCode.OK:
+            log.info(
+                "rpc",
+                extra={"method": method, "code": code.name, "ms": round(elapsed * 1000, 2)},
+            )
+
+
+def _raise_if_invalid(request: Any) -> None:
+    invalid = validation_error(request)
+    if invalid is not None:
+        raise invalid
+
+
+def _code_of(ctx: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    code = ctx.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
+def _classify(exc: Exception, method: str) -> tuple[grpc.StatusCode, str, tuple]:
+    """The status, message and trailers that answer a call that failed with `exc`."""
+    if isinstance(exc, DomainError):
+        code = status_for(exc)
+        return code, exc.message, rich_status(code, exc.message, *error_details(exc))
+    if isinstance(exc, NotImplementedError):
+        # the generated servicer base answers this for RPCs a service does not implement (yet)
+        return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this service yet", ()
+    if isinstance(exc, TimeoutError):
+        message = "the request took longer than its deadline"
+        return grpc.StatusCode.DEADLINE_EXCEEDED, message, ()
+    log.error("unhandled error in %s", method, exc_info=exc)
+    message = f"internal error; quote request id {context.request_id.get()} when reporting it"
+    return grpc.StatusCode.INTERNAL, message, ()

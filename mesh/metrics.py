@@ -1,0 +1,29 @@
+"""Prometheus metrics: request count and latency by method and status code, one endpoint a service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+REQUESTS = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by method and status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+LATENCY = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from receiving an RPC to its status, by method and status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+    # tuned to the latency targets (p99 of 15-25 ms): fine below 50 ms, coarse above
+    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def observe(full_method: str, code_name: str, seconds: float) -> None:
+    service, _, method = full_method.lstrip("/").partition("/")
+    REQUESTS.labels(service, method, code_name).inc()
+    LATENCY.labels(service, method, code_name).observe(seconds)
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """Expose /metrics over HTTP on a daemon thread (the prometheus_client server)."""
+    start_http_server(port, addr=host)

@@ -1,0 +1,111 @@
+"""grpc.aio server bootstrap shared by every service.
+
+A service's main.py builds its adapters and servicer and hands them to `run()`, which:
+- serves the servicer with the call pipeline (mesh/interceptors.py),
+- serves grpc.health.v1 (overall "" and the service's own name) and server reflection,
+- reports NOT_SERVING until the service's dependencies are connected, then SERVING,
+- exposes Prometheus metrics on its own port,
+- on SIGTERM/SIGINT: NOT_SERVING first (Envoy's health checks stop routing to it), then
+  `server.stop(grace)` lets calls in flight finish, then the adapters close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mesh import logs, metrics
+from mesh.config import ServiceSpec, Stack, env_float, env_str
+from mesh.interceptors import CallPipeline
+
+log = logging.getLogger("mesh.server")
+
+# Keepalive: ping idle connections every 30 s so dead peers (a killed Envoy, a vanished client) are
+# noticed within a minute; accept client pings every 10 s at most, even without calls in flight
+# (Envoy's HTTP/2 pings and long-lived notification streams need that).
+SERVER_OPTIONS = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),  # a second copy on the same port must fail loudly, not share it
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    default_deadline_s: float = field(default_factory=lambda: env_float("TM_DEFAULT_DEADLINE_S", 10.0))
+    grace_s: float = field(default_factory=lambda: env_float("TM_SHUTDOWN_GRACE_S", 5.0))
+    log_level: str = field(default_factory=lambda: env_str("TM_LOG_LEVEL", "INFO"))
+
+
+@dataclass
+class ServiceApp:
+    """What a service brings to the bootstrap; everything else is the same for all services."""
+
+    spec: ServiceSpec
+    # adds the service's servicer(s) to the server
+    register: Callable[[grpc.aio.Server], None]
+    # connects the adapters; the service is SERVING only once this returned
+    start: Callable[[], Awaitable[None]] | None = None
+    # closes the adapters, after the last call finished
+    stop: Callable[[], Awaitable[None]] | None = None
+
+
+async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSettings | None = None) -> None:
+    stack = stack or Stack()
+    settings = settings or ServerSettings()
+    logs.setup(app.spec.name, settings.log_level)
+
+    server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s)], options=SERVER_OPTIONS)
+    app.register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (app.spec.grpc_service, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    for name in ("", app.spec.grpc_service):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    address = f"{stack.host}:{stack.grpc_port(app.spec)}"
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    metrics.serve_metrics(stack.host, stack.metrics_port(app.spec))
+    await server.start()
+    log.info("listening", extra={"grpc": address, "metrics_port": stack.metrics_port(app.spec)})
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    try:
+        if app.start is not None:
+            await app.start()
+        for name in ("", app.spec.grpc_service):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"service": app.spec.grpc_service})
+        await stopping.wait()
+    finally:
+        log.info("stopping", extra={"grace_s": settings.grace_s})
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(settings.grace_s)
+        if app.stop is not None:
+            await app.stop()
+        log.info("stopped")
+
+
+def main(app_factory: Callable[[Stack], ServiceApp]) -> None:
+    """Entry point of `python -m svc_x.main`."""
+    stack = Stack()
+    asyncio.run(run(app_factory(stack), stack))

@@ -1,0 +1,48 @@
+"""The gateway config stays in step with the mesh: every service routed, checked and transcoded."""
+
+from deploy.envoy_render import render
+from mesh.config import REPO_ROOT, SERVICES, Stack
+
+
+def _manager(config):
+    (listener,) = config["static_resources"]["listeners"]
+    (chain,) = listener["filter_chains"]
+    (manager,) = chain["filters"]
+    return listener, manager["typed_config"]
+
+
+def test_rendering_applies_configured_ports_and_absolute_descriptor(monkeypatch):
+    monkeypatch.setenv("TM_ENVOY_PORT", "18080")
+    monkeypatch.setenv("TM_ENVOY_ADMIN_PORT", "19901")
+    monkeypatch.setenv("TM_SEARCH_GRPC_PORT", "60055")
+    config = render(Stack())
+    listener, manager = _manager(config)
+    assert listener["address"]["socket_address"]["port_value"] == 18080
+    assert config["admin"]["address"]["socket_address"]["port_value"] == 19901
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    search_endpoint = clusters["search"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert search_endpoint["endpoint"]["address"]["socket_address"]["port_value"] == 60055
+    (transcoder,) = [f for f in manager["http_filters"] if "proto_descriptor" in f["typed_config"]]
+    assert transcoder["typed_config"]["proto_descriptor"] == str(REPO_ROOT / "gen" / "tweetmesh_descriptor.binpb")
+
+
+def test_every_service_is_health_checked_routed_and_transcoded():
+    config = render(Stack())
+    _, manager = _manager(config)
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    (transcoder,) = [f for f in manager["http_filters"] if "proto_descriptor" in f["typed_config"]]
+    for spec in SERVICES:
+        cluster = clusters[spec.name]
+        assert [h["grpc_health_check"]["service_name"] for h in cluster["health_checks"]] == [spec.grpc_service]
+        assert "http2_protocol_options" in str(cluster["typed_extension_protocol_options"])
+        assert any(r["match"].get("prefix") == f"/{spec.grpc_service}/" and r["route"]["cluster"] == spec.name for r in routes)
+        assert spec.grpc_service in transcoder["typed_config"]["services"]
+        healthz = [f for f in manager["http_filters"] if f["name"] == f"healthz_{spec.name}"]
+        assert healthz and list(healthz[0]["typed_config"]["cluster_min_healthy_percentages"]) == [spec.name]
+
+
+def test_clients_cannot_assert_a_caller_identity():
+    _, manager = _manager(render(Stack()))
+    assert "x-tweetmesh-user-id" in manager["route_config"]["request_headers_to_remove"]
+
