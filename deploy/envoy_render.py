@@ -1,6 +1,7 @@
 """Render envoy/envoy.yaml for this machine: the ports of mesh/config.py, absolute file paths.
 
-The source file stays readable (anchors, default ports); the rendered copy is what Envoy runs.
+The source file stays readable (anchors, default ports); the rendered copy under var/etc/envoy/
+is what Envoy runs.
 Routing is by name: the cluster named after a service gets that service's port, so adding a
 service means adding its cluster and routes in envoy.yaml and its ServiceSpec in mesh/config.py.
 """
@@ -52,9 +53,7 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def write(stack: Stack) -> Path:
-    target = stack.var_dir / "envoy" / "envoy.yaml"
+def write(stack: Stack, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # merge keys are expanded on load and aliases on dump: Envoy's YAML reader gets plain YAML
     target.write_text(yaml.dump(render(stack), Dumper=_PlainDumper, sort_keys=False))
-    return target

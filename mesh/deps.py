@@ -106,7 +106,8 @@ class Dependencies:
     async def _open_es(self) -> None:
         client = AsyncElasticsearch(self.stack.es_url, request_timeout=ES_TIMEOUT_S)
         self.es = client
-        await _retry_until_up(f"Elasticsearch at {self.stack.es_url}", client.info, STARTUP_WAIT_S)
+        # cluster health, not info()/ping(): the distribution we run locally answers GET / with 405
+        await _retry_until_up(f"Elasticsearch at {self.stack.es_url}", client.cluster.health, STARTUP_WAIT_S)
 
     async def _open_s3(self) -> None:
         client = s3_client(self.stack)

@@ -82,13 +82,15 @@ def validation_error(request: Any) -> InvalidArgument | None:
 
 
 def _field_path(violation: Any) -> str:
+    """`images[0]`, `body.comment_string`: the proto path of the violated field.
+
+    protovalidate 2.x hands out its own (protobuf-py) messages: the `subscript` oneof is an object
+    with `.value` (list index or map key), or None for a plain field.
+    """
     parts = []
     for element in violation.proto.field.elements:
-        part = element.field_name
-        subscript = element.WhichOneof("subscript")
-        if subscript is not None:
-            part += f"[{getattr(element, subscript)}]"
-        parts.append(part)
+        subscript = element.subscript
+        parts.append(element.field_name if subscript is None else f"{element.field_name}[{subscript.value}]")
     return ".".join(parts)
 
 

@@ -1,9 +1,11 @@
 """grpc.aio server bootstrap shared by every service.
 
-A service's main.py builds its adapters and servicer and hands them to `run()`, which:
-- serves the servicer with the call pipeline (mesh/interceptors.py),
-- serves grpc.health.v1 (overall "" and the service's own name) and server reflection,
-- reports NOT_SERVING until the service's dependencies are connected, then SERVING,
+A service's main.py names the infrastructure it needs and how to build its servicer from it, and
+hands that to `run()`, which:
+- opens the connections (each waits until its server answers, within TM_STARTUP_WAIT_S),
+- builds the servicer over them and serves it with the call pipeline (mesh/interceptors.py),
+- serves grpc.health.v1 (overall "" and the service's own name, SERVING once listening) and
+  server reflection, so SREs can use grpcurl on any service,
 - exposes Prometheus metrics on its own port,
 - on SIGTERM/SIGINT: NOT_SERVING first (Envoy's health checks stop routing to it), then
   `server.stop(grace)` lets calls in flight finish, then the adapters close.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,6 +25,8 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh import logs, metrics
 from mesh.config import ServiceSpec, Stack, env_float, env_str
+from mesh.deps import Dependencies
+from mesh.errors import Unavailable
 from mesh.interceptors import CallPipeline
 
 log = logging.getLogger("mesh.server")
@@ -48,17 +52,15 @@ class ServerSettings:
     log_level: str = field(default_factory=lambda: env_str("TM_LOG_LEVEL", "INFO"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServiceApp:
     """What a service brings to the bootstrap; everything else is the same for all services."""
 
     spec: ServiceSpec
-    # adds the service's servicer(s) to the server
-    register: Callable[[grpc.aio.Server], None]
-    # connects the adapters; the service is SERVING only once this returned
-    start: Callable[[], Awaitable[None]] | None = None
-    # closes the adapters, after the last call finished
-    stop: Callable[[], Awaitable[None]] | None = None
+    # the infrastructure it uses: any of "cql", "redis", "nats", "es", "s3" (see mesh.deps)
+    needs: frozenset[str]
+    # builds the adapters and use cases over the open connections and adds the servicer
+    register: Callable[[grpc.aio.Server, Dependencies], None]
 
 
 async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSettings | None = None) -> None:
@@ -66,17 +68,15 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
     settings = settings or ServerSettings()
     logs.setup(app.spec.name, settings.log_level)
 
+    deps = await Dependencies.open(stack, name=app.spec.name, **{need: True for need in app.needs})
     server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s)], options=SERVER_OPTIONS)
-    app.register(server)
+    app.register(server, deps)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (app.spec.grpc_service, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    for name in ("", app.spec.grpc_service):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-
     address = f"{stack.host}:{stack.grpc_port(app.spec)}"
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot listen on {address}")
@@ -90,8 +90,6 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
         loop.add_signal_handler(sig, stopping.set)
 
     try:
-        if app.start is not None:
-            await app.start()
         for name in ("", app.spec.grpc_service):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"service": app.spec.grpc_service})
@@ -100,12 +98,14 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
         log.info("stopping", extra={"grace_s": settings.grace_s})
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.grace_s)
-        if app.stop is not None:
-            await app.stop()
+        await deps.close()
         log.info("stopped")
 
 
-def main(app_factory: Callable[[Stack], ServiceApp]) -> None:
-    """Entry point of `python -m svc_x.main`."""
-    stack = Stack()
-    asyncio.run(run(app_factory(stack), stack))
+def main(app: ServiceApp) -> None:
+    """Entry point of `python -m svc_x.main`; exits 1 when a dependency never answered."""
+    try:
+        asyncio.run(run(app))
+    except Unavailable as exc:
+        log.error("cannot start: %s", exc.message)
+        raise SystemExit(1) from None

@@ -37,7 +37,7 @@ async def test_first_index_is_created_behind_its_alias_once(stack, es, tmp_path)
             await es.index(index=alias, id="2", document={"text": "x", "unexpected": 1})
     finally:
         await es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)
-        await es.indices.delete_index_template(name=alias, ignore=[404])
+        await es.options(ignore_status=404).indices.delete_index_template(name=alias)
 
 
 async def test_project_templates_resolve_to_strict_mappings(es):

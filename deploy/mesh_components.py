@@ -1,0 +1,131 @@
+"""The whole mesh as stack components: the infrastructure with its schema, the services, Envoy.
+
+Order of `make up`: the stores and the bus start together; each one's schema is applied as soon as
+it is ready (CQL migrations, Elasticsearch templates and aliases, JetStream streams and consumers);
+then the five services (each waits for exactly the infrastructure it uses); then Envoy, ready when
+its own /healthz says every service passes its gRPC health check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import sys
+from importlib import import_module
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from deploy import envoy_render
+from deploy.component import Component, NotReady, http_probe
+from deploy.infra import components as infra_components
+from deploy.infra import grpcurl_binary, grpcurl_installer
+from deploy.runtime import Layout, StackError, run_quiet
+from mesh import schema
+from mesh.config import REPO_ROOT, SERVICES, ServiceSpec, Stack
+
+# what each kind of need (mesh.deps) is served by
+COMPONENT_OF_NEED = {"cql": "cassandra", "es": "elasticsearch", "redis": "redis", "nats": "nats", "s3": "minio"}
+# which schema step runs once which store is ready
+SCHEMA_OF_COMPONENT = {
+    "cassandra": schema.migrate_cql,
+    "elasticsearch": schema.ensure_search_indices,
+    "nats": schema.declare_jetstream,
+}
+
+
+def _venv_bin(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    if found.exists():
+        return str(found)
+    on_path = shutil.which(name)
+    if on_path is None:
+        raise StackError(f"{name} not found next to {sys.executable} nor on PATH; run `make venv`")
+    return on_path
+
+
+def _then(first: Callable[[], None] | None, step: Callable[[Stack], Coroutine[Any, Any, Any]], stack: Stack):
+    def post_start() -> None:
+        if first is not None:
+            first()
+        asyncio.run(step(stack))
+
+    return post_start
+
+
+def grpc_health_probe(target: str, service: str) -> Callable[[], None]:
+    def probe() -> None:
+        with grpc.insecure_channel(target) as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=1.0
+                )
+            except grpc.RpcError as exc:
+                raise NotReady(f"health check: {exc.code().name}") from None
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            raise NotReady(f"health: {health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}")
+
+    return probe
+
+
+def service(stack: Stack, spec: ServiceSpec) -> Component:
+    app = import_module(f"{spec.package}.main").APP
+    target = stack.grpc_target(spec)
+    return Component(
+        name=spec.package,
+        argv=[sys.executable, "-m", f"{spec.package}.main"],
+        ready=grpc_health_probe(target, spec.grpc_service),
+        endpoints=[f"grpc {target} ({spec.grpc_service})", f"metrics http://{stack.host}:{stack.metrics_port(spec)}/metrics"],
+        ports=[stack.grpc_port(spec), stack.metrics_port(spec)],
+        env={"PYTHONUNBUFFERED": "1"},
+        cwd=REPO_ROOT,
+        depends_on=tuple(sorted(COMPONENT_OF_NEED[need] for need in app.needs)),
+        start_timeout=90,
+        stop_timeout=15,
+    )
+
+
+def envoy(stack: Stack, layout: Layout) -> Component:
+    config_path = layout.etc("envoy") / "envoy.yaml"
+    binary = _venv_bin("envoy")
+
+    def prepare() -> None:
+        envoy_render.write(stack, config_path)
+        # a broken config must fail here, with Envoy's own words, not as a crash loop later
+        run_quiet([binary, "--mode", "validate", "-c", str(config_path)], timeout=60)
+
+    envoy_argv = [binary, "-c", str(config_path), "--log-level", "warn", "--use-dynamic-base-id"]
+    return Component(
+        name="envoy",
+        # Envoy asks the kernel for SIGTERM when its parent exits (PR_SET_PDEATHSIG), and the parent
+        # of a detached process is this short-lived CLI; a shell that waits for Envoy is a parent that
+        # lives exactly as long. `down` signals the whole process group, Envoy included.
+        argv=["/bin/sh", "-c", '"$@"; exit $?', "envoy", *envoy_argv],
+        # ready only when Envoy itself sees every service healthy through its gRPC health checks
+        ready=http_probe(f"{stack.envoy_url}/healthz"),
+        endpoints=[
+            f"REST + gRPC {stack.envoy_url}",
+            f"admin http://{stack.host}:{stack.envoy_admin_port}",
+            f"grpcurl {grpcurl_binary(layout)}",
+        ],
+        ports=[stack.envoy_port, stack.envoy_admin_port],
+        # grpcurl comes with the gateway: how SREs (and the e2e tests) call any service by reflection
+        install=grpcurl_installer(layout),
+        prepare=prepare,
+        cwd=REPO_ROOT,
+        depends_on=tuple(spec.package for spec in SERVICES),
+        start_timeout=60,
+    )
+
+
+def components(stack: Stack, layout: Layout) -> list[Component]:
+    infra = [
+        dataclasses.replace(c, post_start=_then(c.post_start, SCHEMA_OF_COMPONENT[c.name], stack))
+        if c.name in SCHEMA_OF_COMPONENT else c
+        for c in infra_components(stack, layout)
+    ]
+    return [*infra, *(service(stack, spec) for spec in SERVICES), envoy(stack, layout)]

@@ -1,0 +1,1 @@
+"""svc_graph: users, sessions and the follow graph (follow, unfollow, block, mute)."""

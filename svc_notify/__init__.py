@@ -1,0 +1,1 @@
+"""svc_notify: notifications, devices and push/email delivery."""

@@ -1,0 +1,1 @@
+"""svc_search: tweet and user search."""

@@ -1,0 +1,1 @@
+"""svc_timeline: home and user timelines by hybrid fan-out."""

@@ -1,0 +1,1 @@
+"""svc_tweet: tweets with media, retweets, likes and comments."""
