@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -169,8 +170,13 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             try:
                 await self._enter(ctx, streaming=True)
                 _raise_if_invalid(request)
-                async for item in behaviour(request, ctx):
-                    yield item
+                produced = behaviour(request, ctx)
+                if inspect.isasyncgen(produced):
+                    async for item in produced:
+                        yield item
+                else:
+                    # a coroutine that writes its messages with ctx.write() (grpc_health's Watch)
+                    await produced
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise

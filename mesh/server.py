@@ -99,6 +99,8 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.grace_s)
         await deps.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         log.info("stopped")
 
 
