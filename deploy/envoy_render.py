@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from deploy.secrets import jwt_key_files
 from mesh.config import REPO_ROOT, SERVICES, Stack
 
 SOURCE = REPO_ROOT / "envoy" / "envoy.yaml"
@@ -27,6 +28,9 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
         typed = http_filter["typed_config"]
         if "proto_descriptor" in typed:
             typed["proto_descriptor"] = str((REPO_ROOT / typed["proto_descriptor"]).resolve())
+        for provider in typed.get("providers", {}).values():
+            # the public keys made at set-up (deploy/secrets.py), wherever var/ is
+            provider["local_jwks"]["filename"] = str(jwt_key_files(stack.var_dir).jwks)
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     for spec in SERVICES:
         cluster = clusters.get(spec.name)

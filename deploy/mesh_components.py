@@ -25,6 +25,7 @@ from deploy.component import Component, NotReady, http_probe
 from deploy.infra import components as infra_components
 from deploy.infra import grpcurl_binary, grpcurl_installer
 from deploy.runtime import Layout, StackError, run_quiet
+from deploy.secrets import ensure_jwt_keys, jwt_key_files
 from mesh import schema
 from mesh.config import REPO_ROOT, SERVICES, ServiceSpec, Stack
 
@@ -75,13 +76,21 @@ def grpc_health_probe(target: str, service: str) -> Callable[[], None]:
 def service(stack: Stack, spec: ServiceSpec) -> Component:
     app = import_module(f"{spec.package}.main").APP
     target = stack.grpc_target(spec)
+    env = {"PYTHONUNBUFFERED": "1"}
+    prepare = None
+    if spec.name == "graph":
+        # svc_graph signs access tokens; the key is made at first set-up (deploy/secrets.py)
+        keys = jwt_key_files(stack.var_dir)
+        env["TM_JWT_PRIVATE_KEY_FILE"] = str(keys.private_key)
+        prepare = lambda: ensure_jwt_keys(stack.var_dir)  # noqa: E731
     return Component(
         name=spec.package,
         argv=[sys.executable, "-m", f"{spec.package}.main"],
         ready=grpc_health_probe(target, spec.grpc_service),
         endpoints=[f"grpc {target} ({spec.grpc_service})", f"metrics http://{stack.host}:{stack.metrics_port(spec)}/metrics"],
         ports=[stack.grpc_port(spec), stack.metrics_port(spec)],
-        env={"PYTHONUNBUFFERED": "1"},
+        env=env,
+        prepare=prepare,
         cwd=REPO_ROOT,
         depends_on=tuple(sorted(COMPONENT_OF_NEED[need] for need in app.needs)),
         start_timeout=90,
@@ -94,6 +103,7 @@ def envoy(stack: Stack, layout: Layout) -> Component:
     binary = _venv_bin("envoy")
 
     def prepare() -> None:
+        ensure_jwt_keys(stack.var_dir)
         envoy_render.write(stack, config_path)
         # a broken config must fail here, with Envoy's own words, not as a crash loop later
         run_quiet([binary, "--mode", "validate", "-c", str(config_path)], timeout=60)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -52,6 +52,11 @@ class ServerSettings:
     log_level: str = field(default_factory=lambda: env_str("TM_LOG_LEVEL", "INFO"))
 
 
+# A long-running job of a service (outbox relay, event consumer): runs until `stopping` is set,
+# then finishes its current unit of work and returns.
+BackgroundJob = Callable[[asyncio.Event], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class ServiceApp:
     """What a service brings to the bootstrap; everything else is the same for all services."""
@@ -59,8 +64,9 @@ class ServiceApp:
     spec: ServiceSpec
     # the infrastructure it uses: any of "cql", "redis", "nats", "es", "s3" (see mesh.deps)
     needs: frozenset[str]
-    # builds the adapters and use cases over the open connections and adds the servicer
-    register: Callable[[grpc.aio.Server, Dependencies], None]
+    # builds the adapters and use cases over the open connections, adds the servicer, and returns
+    # the background jobs to run beside it (none for a request/response-only service)
+    register: Callable[[grpc.aio.Server, Dependencies], Sequence[BackgroundJob]]
 
 
 async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSettings | None = None) -> None:
@@ -70,7 +76,7 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
 
     deps = await Dependencies.open(stack, name=app.spec.name, **{need: True for need in app.needs})
     server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s)], options=SERVER_OPTIONS)
-    app.register(server, deps)
+    jobs = app.register(server, deps)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -89,19 +95,44 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
+    running_jobs = [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in jobs]
     try:
         for name in ("", app.spec.grpc_service):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"service": app.spec.grpc_service})
-        await stopping.wait()
+        log.info("serving", extra={"service": app.spec.grpc_service, "jobs": len(running_jobs)})
+        await _until_stopped_or_job_failed(stopping, running_jobs)
     finally:
+        stopping.set()
         log.info("stopping", extra={"grace_s": settings.grace_s})
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.grace_s)
+        await _finish_jobs(running_jobs, settings.grace_s)
         await deps.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         log.info("stopped")
+
+
+async def _until_stopped_or_job_failed(stopping: asyncio.Event, jobs: list[asyncio.Task]) -> None:
+    """Serve until a stop signal; a background job that dies takes the service down with it (its
+    supervisor restarts it) rather than leaving a process that looks healthy but no longer works."""
+    stop_wait = asyncio.create_task(stopping.wait())
+    done, _ = await asyncio.wait([stop_wait, *jobs], return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    for task in done:
+        if task is not stop_wait and not stopping.is_set():
+            error = task.exception()
+            log.error("background job %s ended; stopping the service", task.get_name(), exc_info=error)
+            raise RuntimeError(f"background job {task.get_name()} ended: {error!r}")
+
+
+async def _finish_jobs(jobs: list[asyncio.Task], grace_s: float) -> None:
+    if not jobs:
+        return
+    _, late = await asyncio.wait(jobs, timeout=grace_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
 
 
 def main(app: ServiceApp) -> None:

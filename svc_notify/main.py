@@ -10,13 +10,14 @@ import grpc
 
 from mesh.config import service_spec
 from mesh.deps import Dependencies
-from mesh.server import ServiceApp, main
+from mesh.server import BackgroundJob, ServiceApp, main
 from svc_notify.grpc_api import NotificationServiceApi
 from tweetmesh.notify.v1 import notification_service_pb2_grpc
 
 
-def register(server: grpc.aio.Server, deps: Dependencies) -> None:
+def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]:
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServiceApi(), server)
+    return []
 
 
 APP = ServiceApp(spec=service_spec("notify"), needs=frozenset({"cql", "nats"}), register=register)

@@ -10,13 +10,14 @@ import grpc
 
 from mesh.config import service_spec
 from mesh.deps import Dependencies
-from mesh.server import ServiceApp, main
+from mesh.server import BackgroundJob, ServiceApp, main
 from svc_tweet.grpc_api import TweetServiceApi
 from tweetmesh.tweet.v1 import tweet_service_pb2_grpc
 
 
-def register(server: grpc.aio.Server, deps: Dependencies) -> None:
+def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]:
     tweet_service_pb2_grpc.add_TweetServiceServicer_to_server(TweetServiceApi(), server)
+    return []
 
 
 APP = ServiceApp(spec=service_spec("tweet"), needs=frozenset({"cql", "redis", "nats", "s3"}), register=register)

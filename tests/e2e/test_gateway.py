@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.error
 import urllib.request
 
 import grpc
@@ -19,30 +18,10 @@ from deploy.infra import grpcurl_binary
 from deploy.runtime import Layout
 from mesh.config import SERVICES, ServiceSpec
 from tests.conftest import require_listening
+from tests.e2e.conftest import bearer, http, mint_token
 from tweetmesh.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 
 GRPCURL_TIMEOUT_S = 20
-
-
-@pytest.fixture(scope="module")
-def gateway(stack) -> str:
-    require_listening(stack.host, stack.envoy_port, "Envoy")
-    return stack.envoy_url
-
-
-def http(method: str, url: str, body: dict | None = None, headers: dict | None = None):
-    """(status, headers, parsed JSON or raw text) of one request; errors are answers too."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, response_headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        status, response_headers, raw = exc.code, exc.headers, exc.read()
-    try:
-        return status, response_headers, json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return status, response_headers, raw.decode(errors="replace")
 
 
 def health_status(target: str, service: str, metadata=()) -> int:
@@ -122,8 +101,8 @@ def test_invalid_rest_request_is_400_naming_the_violated_fields(gateway):
     assert headers["x-request-id"]
 
 
-def test_invalid_path_parameter_is_400_naming_the_field(gateway):
-    code, _, body = http("GET", f"{gateway}/v1/tweets/not-a-number")
+def test_invalid_path_parameter_is_400_naming_the_field(stack, gateway):
+    code, _, body = http("GET", f"{gateway}/v1/tweets/not-a-number", headers=bearer(mint_token(stack, "42")))
     assert code == 400, body
     assert "tweet_id" in body["message"]
 

@@ -1,5 +1,7 @@
 """The gateway config stays in step with the mesh: every service routed, checked and transcoded."""
 
+import re
+
 from deploy.envoy_render import render
 from mesh.config import REPO_ROOT, SERVICES, Stack
 
@@ -44,5 +46,30 @@ def test_every_service_is_health_checked_routed_and_transcoded():
 
 def test_clients_cannot_assert_a_caller_identity():
     _, manager = _manager(render(Stack()))
-    assert "x-tweetmesh-user-id" in manager["route_config"]["request_headers_to_remove"]
+    names = [f["name"] for f in manager["http_filters"]]
+    first = manager["http_filters"][0]
+    assert first["name"] == "envoy.filters.http.header_mutation"
+    assert {"remove": "x-tweetmesh-user-id"} in first["typed_config"]["mutations"]["request_mutations"]
+    # the verified identity is set after the client's value is gone, and after transcoding
+    jwt = manager["http_filters"][names.index("envoy.filters.http.jwt_authn")]["typed_config"]
+    assert names.index("envoy.filters.http.grpc_json_transcoder") < names.index("envoy.filters.http.jwt_authn")
+    (provider,) = jwt["providers"].values()
+    assert provider["claim_to_headers"] == [{"header_name": "x-tweetmesh-user-id", "claim_name": "sub"}]
+
+
+def test_only_sign_up_log_in_and_health_are_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("TM_VAR_DIR", str(tmp_path))
+    _, manager = _manager(render(Stack()))
+    jwt = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.jwt_authn")["typed_config"]
+    assert jwt["providers"]["tweetmesh"]["local_jwks"]["filename"] == str(tmp_path / "secrets" / "jwks.json")
+    open_rules = [r["match"] for r in jwt["rules"] if "requires" not in r]
+    assert jwt["rules"][-1] == {"match": {"prefix": "/"}, "requires": {"provider_name": "tweetmesh"}}
+    def is_open(path: str) -> bool:
+        return any(re.fullmatch(m["safe_regex"]["regex"], path) for m in open_rules)
+
+    assert is_open("/tweetmesh.graph.v1.GraphService/CreateUser")
+    assert is_open("/tweetmesh.graph.v1.GraphService/CreateSession")
+    assert is_open("/grpc.health.v1.Health/Check")
+    assert not is_open("/tweetmesh.graph.v1.GraphService/FollowUser")
+    assert not is_open("/tweetmesh.tweet.v1.TweetService/CreateTweet")
 

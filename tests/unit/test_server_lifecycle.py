@@ -31,11 +31,12 @@ async def slow_echo(request, ctx):
     return StringValue(value=request.value)
 
 
-def register(server: grpc.aio.Server, deps) -> None:
+def register(server: grpc.aio.Server, deps) -> list:
     handler = grpc.unary_unary_rpc_method_handler(
         slow_echo, request_deserializer=StringValue.FromString, response_serializer=StringValue.SerializeToString
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SPEC.grpc_service, {"SlowEcho": handler}),))
+    return []
 
 
 @pytest.fixture
