@@ -89,3 +89,19 @@ async def test_sigterm_turns_not_serving_lets_calls_finish_then_stops(ports):
         await asyncio.wait_for(server_task, timeout=5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", ports), timeout=1).close()
+
+
+async def test_a_background_job_that_dies_stops_the_service(ports):
+    async def broken_relay(stopping: asyncio.Event) -> None:
+        raise ConnectionError("lost the broker for good")
+
+    def register_with_job(server, deps):
+        register(server, deps)
+        return [broken_relay]
+
+    app = ServiceApp(spec=SPEC, needs=frozenset(), register=register_with_job)
+    settings = dataclasses.replace(ServerSettings(), grace_s=0.5, log_level="CRITICAL")
+    with pytest.raises(RuntimeError, match="background job broken_relay ended"):
+        await asyncio.wait_for(run(app, Stack(), settings), timeout=5)
+    with pytest.raises(OSError):  # and it no longer accepts calls
+        socket.create_connection(("127.0.0.1", ports), timeout=1).close()
