@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from mesh import context
 from mesh.config import Stack, env_float
@@ -83,6 +86,51 @@ def _settle(done: asyncio.Future, rows: Any, exc: Exception | None) -> None:
         done.set_exception(exc)
     else:
         done.set_result(rows)
+
+
+async def execute_batch(
+    session: Session,
+    statements: Sequence[tuple[str | PreparedStatement, tuple]],
+    *,
+    logged: bool = True,
+    cap_s: float = STATEMENT_TIMEOUT_S,
+):
+    """Run statements as one batch, within the caller's deadline.
+
+    LOGGED (the default) is the tool for "these writes happen together": the coordinator first
+    stores the batch in the batchlog, so once it is accepted every statement is applied, across
+    partitions and tables, even if the coordinator dies half way. A timeout leaves the outcome
+    open (all applied, possibly later by batchlog replay, or none): the caller retries the same
+    writes, which are upserts. It is not isolation: readers may see some statements before
+    others. UNLOGGED is only for writes to one partition, where it is atomic anyway and cheaper.
+    Keep batches small (a few statements, a few KB): they are for atomicity, not bulk loading.
+    """
+    if not statements:
+        raise ValueError("a batch needs at least one statement")
+    batch = BatchStatement(batch_type=BatchType.LOGGED if logged else BatchType.UNLOGGED, session=session)
+    for statement, parameters in statements:
+        batch.add(statement, parameters)
+    return await execute(session, batch, cap_s=cap_s)
+
+
+# Prepared statements by session and query text. Preparing costs a round trip, so hot paths
+# prepare once per process; the driver re-prepares by itself on a node that lost its cache.
+_prepared: weakref.WeakKeyDictionary[Session, dict[str, PreparedStatement]] = weakref.WeakKeyDictionary()
+
+
+async def prepare(session: Session, query: str, *, cap_s: float = STATEMENT_TIMEOUT_S) -> PreparedStatement:
+    """The prepared form of `query` (placeholders `?`), prepared on first use and then remembered.
+
+    Two tasks asking for the same new query at once may both prepare it: harmless, the server
+    answers with the same statement id.
+    """
+    by_query = _prepared.setdefault(session, {})
+    statement = by_query.get(query)
+    if statement is None:
+        # the driver only offers a blocking prepare: run it off the event loop
+        statement = await asyncio.wait_for(asyncio.to_thread(session.prepare, query), context.remaining(cap_s))
+        by_query[query] = statement
+    return statement
 
 
 async def close(session: Session) -> None:
