@@ -1,6 +1,7 @@
 """Connections to the shared infrastructure, opened by a service's main.py and closed at its stop.
 
-A service asks only for what it uses (`Dependencies.open(stack, cql=True, nats=True)`); opening
+A service asks only for what it uses (`Dependencies.open(stack, cql=True, nats=True)`, plus the
+other services it calls, `peers=("graph",)`: those channels connect lazily); opening
 waits for each server to answer a real request, so a service reports SERVING only when it can
 actually serve. Each connection carries its own timeouts; adapters add per-call deadlines.
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import grpc
 import redis.asyncio as aioredis
 from botocore.config import Config as BotoConfig
 from cassandra.cluster import Session
@@ -20,6 +23,7 @@ from elasticsearch import AsyncElasticsearch
 from nats.aio.client import Client as NatsClient
 
 from mesh import cql, events
+from mesh.clients import peer_channel
 from mesh.config import Stack, env_float
 from mesh.errors import Unavailable
 
@@ -68,13 +72,15 @@ class Dependencies:
     nats: NatsClient | None = None
     es: AsyncElasticsearch | None = None
     s3: Any = None
+    # channels to other services of the mesh, by short name ("graph", "tweet", ...)
+    peers: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     @classmethod
     async def open(
         cls, stack: Stack, *, name: str, cql: bool = False, redis: bool = False, nats: bool = False,
-        es: bool = False, s3: bool = False,
+        es: bool = False, s3: bool = False, peers: Sequence[str] = (),
     ) -> "Dependencies":
-        deps = cls(stack)
+        deps = cls(stack, peers={peer: peer_channel(stack, peer) for peer in peers})
         openers = (
             (cql, deps._open_cql),
             (redis, deps._open_redis),
@@ -120,6 +126,8 @@ class Dependencies:
         await _retry_until_up(f"object store bucket {bucket} at {self.stack.s3_url}", head_bucket, STARTUP_WAIT_S)
 
     async def close(self) -> None:
+        for channel in self.peers.values():
+            await channel.close()
         if self.nats is not None and not self.nats.is_closed:
             await self.nats.drain()
         if self.redis is not None:

@@ -67,6 +67,8 @@ class ServiceApp:
     # builds the adapters and use cases over the open connections, adds the servicer, and returns
     # the background jobs to run beside it (none for a request/response-only service)
     register: Callable[[grpc.aio.Server, Dependencies], Sequence[BackgroundJob]]
+    # the other services it calls ("graph", "tweet", ...), through deps.peers
+    peers: frozenset[str] = frozenset()
 
 
 async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSettings | None = None) -> None:
@@ -74,7 +76,7 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
     settings = settings or ServerSettings()
     logs.setup(app.spec.name, settings.log_level)
 
-    deps = await Dependencies.open(stack, name=app.spec.name, **{need: True for need in app.needs})
+    deps = await Dependencies.open(stack, name=app.spec.name, peers=sorted(app.peers), **{need: True for need in app.needs})
     server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s)], options=SERVER_OPTIONS)
     jobs = app.register(server, deps)
     health_servicer = health.aio.HealthServicer()
