@@ -315,12 +315,14 @@ class ListFollowerIdsRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListFollowerIdsResponse(_message.Message):
-    __slots__ = ("user_ids", "next_page_token")
+    __slots__ = ("user_ids", "next_page_token", "celebrity")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CELEBRITY_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    celebrity: bool
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., celebrity: _Optional[bool] = ...) -> None: ...
 
 class ListFollowingIdsRequest(_message.Message):
     __slots__ = ("user_id", "page_size", "page_token")
@@ -333,12 +335,14 @@ class ListFollowingIdsRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListFollowingIdsResponse(_message.Message):
-    __slots__ = ("user_ids", "next_page_token")
+    __slots__ = ("user_ids", "next_page_token", "celebrity_user_ids")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CELEBRITY_USER_IDS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    celebrity_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., celebrity_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchGetRelationshipsRequest(_message.Message):
     __slots__ = ("user_id", "target_user_ids")

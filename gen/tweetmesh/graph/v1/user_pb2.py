@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtweetmesh/graph/v1/user.proto\x12\x12tweetmesh.graph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x04User\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12\x16\n\x06handle\x18\x02 \x01(\tR\x06handle\x12!\n\x0c\x64isplay_name\x18\x03 \x01(\tR\x0b\x64isplayName\x12\x10\n\x03\x62io\x18\x04 \x01(\tR\x03\x62io\x12;\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12%\n\x0e\x66ollower_count\x18\x06 \x01(\x05R\rfollowerCount\x12\'\n\x0f\x66ollowing_count\x18\x07 \x01(\x05R\x0e\x66ollowingCount\"\xdf\x01\n\x0cRelationship\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12$\n\x0etarget_user_id\x18\x02 \x01(\tR\x0ctargetUserId\x12\x1c\n\tfollowing\x18\x03 \x01(\x08R\tfollowing\x12\x1f\n\x0b\x66ollowed_by\x18\x04 \x01(\x08R\nfollowedBy\x12\x1a\n\x08\x62locking\x18\x05 \x01(\x08R\x08\x62locking\x12\x1d\n\nblocked_by\x18\x06 \x01(\x08R\tblockedBy\x12\x16\n\x06muting\x18\x07 \x01(\x08R\x06mutingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dtweetmesh/graph/v1/user.proto\x12\x12tweetmesh.graph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n\x04User\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12\x16\n\x06handle\x18\x02 \x01(\tR\x06handle\x12!\n\x0c\x64isplay_name\x18\x03 \x01(\tR\x0b\x64isplayName\x12\x10\n\x03\x62io\x18\x04 \x01(\tR\x03\x62io\x12;\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12%\n\x0e\x66ollower_count\x18\x06 \x01(\x05R\rfollowerCount\x12\'\n\x0f\x66ollowing_count\x18\x07 \x01(\x05R\x0e\x66ollowingCount\x12\x1c\n\tcelebrity\x18\x08 \x01(\x08R\tcelebrity\"\xdf\x01\n\x0cRelationship\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12$\n\x0etarget_user_id\x18\x02 \x01(\tR\x0ctargetUserId\x12\x1c\n\tfollowing\x18\x03 \x01(\x08R\tfollowing\x12\x1f\n\x0b\x66ollowed_by\x18\x04 \x01(\x08R\nfollowedBy\x12\x1a\n\x08\x62locking\x18\x05 \x01(\x08R\x08\x62locking\x12\x1d\n\nblocked_by\x18\x06 \x01(\x08R\tblockedBy\x12\x16\n\x06muting\x18\x07 \x01(\x08R\x06mutingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tweetmesh.graph.v1.user_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_USER']._serialized_start=87
-  _globals['_USER']._serialized_end=336
-  _globals['_RELATIONSHIP']._serialized_start=339
-  _globals['_RELATIONSHIP']._serialized_end=562
+  _globals['_USER']._serialized_end=366
+  _globals['_RELATIONSHIP']._serialized_start=369
+  _globals['_RELATIONSHIP']._serialized_end=592
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class User(_message.Message):
-    __slots__ = ("user_id", "handle", "display_name", "bio", "create_time", "follower_count", "following_count")
+    __slots__ = ("user_id", "handle", "display_name", "bio", "create_time", "follower_count", "following_count", "celebrity")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class User(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     FOLLOWER_COUNT_FIELD_NUMBER: _ClassVar[int]
     FOLLOWING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CELEBRITY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     handle: str
     display_name: str
@@ -24,7 +25,8 @@ class User(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     follower_count: int
     following_count: int
-    def __init__(self, user_id: _Optional[str] = ..., handle: _Optional[str] = ..., display_name: _Optional[str] = ..., bio: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., follower_count: _Optional[int] = ..., following_count: _Optional[int] = ...) -> None: ...
+    celebrity: bool
+    def __init__(self, user_id: _Optional[str] = ..., handle: _Optional[str] = ..., display_name: _Optional[str] = ..., bio: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., follower_count: _Optional[int] = ..., following_count: _Optional[int] = ..., celebrity: _Optional[bool] = ...) -> None: ...
 
 class Relationship(_message.Message):
     __slots__ = ("user_id", "target_user_id", "following", "followed_by", "blocking", "blocked_by", "muting")
