@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra import ConsistencyLevel, OperationTimedOut, ReadTimeout, WriteTimeout
+from cassandra import Unavailable as CassandraUnavailable
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, NoHostAvailable, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
@@ -79,10 +80,19 @@ async def execute(session: Session, statement: Any, parameters: Any = None, *, c
     return await done
 
 
+# The store did not answer in time or had too few replicas up: the caller may retry (every mutation
+# is idempotent), so these become UNAVAILABLE, not INTERNAL. Anything else (a bad query) is a bug.
+_TRANSIENT = (OperationTimedOut, CassandraUnavailable, ReadTimeout, WriteTimeout, NoHostAvailable)
+
+
 def _settle(done: asyncio.Future, rows: Any, exc: Exception | None) -> None:
     if done.done():
         return
-    if exc is not None:
+    if isinstance(exc, _TRANSIENT):
+        failure = Unavailable(f"the CQL store did not answer: {type(exc).__name__}", reason="STORE_UNAVAILABLE")
+        failure.__cause__ = exc
+        done.set_exception(failure)
+    elif exc is not None:
         done.set_exception(exc)
     else:
         done.set_result(rows)

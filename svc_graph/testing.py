@@ -1,0 +1,233 @@
+"""In-memory fakes of svc_graph's ports, for unit tests: no I/O, same contracts as the adapters.
+
+Each fake keeps what the real store keeps and records the events it was given, so tests assert on
+behaviour (who follows whom, what was announced) rather than on calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+
+from mesh.errors import Unavailable
+from svc_graph.domain import (
+    AccessToken,
+    Account,
+    Direction,
+    Edge,
+    EdgePage,
+    FollowCounts,
+    GraphChange,
+    GraphEvent,
+    ListPosition,
+    RefreshTokenRecord,
+    Relation,
+    Rotation,
+    User,
+    UserCreated,
+    UserUpdated,
+    handle_key,
+)
+from svc_graph.ports import CachedCounts
+
+
+class ManualClock:
+    def __init__(self, start: datetime = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)):
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class SequentialIds:
+    def __init__(self, start: int = 1000):
+        self._next = itertools.count(start)
+
+    def new_id(self) -> int:
+        return next(self._next)
+
+
+class FakePasswordHasher:
+    """Fast and obviously fake; counts verifications to check the timing-equaliser runs."""
+
+    def __init__(self) -> None:
+        self.verifications = 0
+
+    async def hash(self, password: str) -> str:
+        return "fake$" + hashlib.sha256(password.encode()).hexdigest()
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return password_hash == await self.hash(password)
+
+
+class FakeTokenIssuer:
+    def __init__(self, ttl: timedelta = timedelta(minutes=15)):
+        self._ttl = ttl
+        self._serial = itertools.count(1)
+
+    def issue(self, user_id: int, session_id: int, now: datetime) -> AccessToken:
+        return AccessToken(f"access-{user_id}-{session_id}-{next(self._serial)}", now + self._ttl)
+
+
+class FakeUserStore:
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[User, str]] = {}
+        self.handles: dict[str, int] = {}
+        self.events: list[GraphEvent] = []
+
+    async def insert_unclaimed(self, user: User, password_hash: str) -> None:
+        self.rows[user.user_id] = (user, password_hash)
+
+    async def claim_handle(self, handle: str, user_id: int, now: datetime) -> bool:
+        # check and set with no await between: atomic on the event loop, like IF NOT EXISTS
+        return self.handles.setdefault(handle_key(handle), user_id) == user_id
+
+    async def discard_unclaimed(self, user_id: int) -> None:
+        self.rows.pop(user_id, None)
+
+    async def announce_created(self, event: UserCreated) -> None:
+        self.events.append(event)
+
+    async def get(self, user_id: int) -> User | None:
+        row = self.rows.get(user_id)
+        return None if row is None else row[0]
+
+    async def get_many(self, user_ids: Sequence[int]) -> dict[int, User]:
+        return {u: self.rows[u][0] for u in user_ids if u in self.rows}
+
+    async def find_by_handle(self, handle: str) -> User | None:
+        user_id = self.handles.get(handle_key(handle))
+        return None if user_id is None else await self.get(user_id)
+
+    async def account_by_handle(self, handle: str) -> Account | None:
+        user_id = self.handles.get(handle_key(handle))
+        return None if user_id is None else Account(user_id, self.rows[user_id][1])
+
+    async def update_profile(self, user: User, changed_fields: Sequence[str], event: UserUpdated, now: datetime) -> None:
+        self.rows[user.user_id] = (user, self.rows[user.user_id][1])
+        self.events.append(event)
+
+
+class FakeGraphStore:
+    def __init__(self) -> None:
+        self.edges: dict[tuple[Relation, int, int], datetime] = {}
+        self.events: list[GraphEvent] = []
+        self.changes: list[GraphChange] = []
+
+    async def apply(self, change: GraphChange) -> None:
+        for edge in change.added:
+            self.edges[(edge.relation, edge.source_id, edge.target_id)] = edge.create_time
+        for edge in change.removed:
+            self.edges.pop((edge.relation, edge.source_id, edge.target_id), None)
+        self.events.extend(change.events)
+        self.changes.append(change)
+
+    def has(self, relation: Relation, source_id: int, target_id: int) -> bool:
+        return (relation, source_id, target_id) in self.edges
+
+    async def edges_from(self, relation: Relation, source_id: int, target_ids: Sequence[int]) -> dict[int, Edge]:
+        return {
+            t: Edge(relation, source_id, t, self.edges[(relation, source_id, t)])
+            for t in target_ids
+            if (relation, source_id, t) in self.edges
+        }
+
+    async def edges_to(self, relation: Relation, target_id: int, source_ids: Sequence[int]) -> dict[int, Edge]:
+        return {
+            s: Edge(relation, s, target_id, self.edges[(relation, s, target_id)])
+            for s in source_ids
+            if (relation, s, target_id) in self.edges
+        }
+
+    async def page(
+        self, relation: Relation, direction: Direction, user_id: int, after: ListPosition | None, limit: int
+    ) -> EdgePage:
+        outgoing = direction is Direction.OUTGOING
+        mine = [
+            Edge(r, s, t, at)
+            for (r, s, t), at in self.edges.items()
+            if r is relation and (s if outgoing else t) == user_id
+        ]
+
+        def key(edge: Edge) -> tuple[int, int]:
+            return int(edge.create_time.timestamp() * 1000), edge.other_than(user_id)
+
+        ordered = sorted(mine, key=key, reverse=True)  # newest first, like the *_by_time tables
+        if after is not None:
+            ordered = [e for e in ordered if key(e) < (after.create_time_ms, after.other_id)]
+        page, more = ordered[:limit], len(ordered) > limit
+        return EdgePage(page, ListPosition(*key(page[-1])) if more else None)
+
+    async def count_follows(self, user_id: int) -> FollowCounts:
+        followers = sum(1 for (r, _, t) in self.edges if r is Relation.FOLLOW and t == user_id)
+        following = sum(1 for (r, s, _) in self.edges if r is Relation.FOLLOW and s == user_id)
+        return FollowCounts(followers, following)
+
+
+class FakeCountCache:
+    """Versioned like the Redis cache: a count stored under a version invalidated since is lost."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[int, str], FollowCounts] = {}
+        self.versions: dict[int, int] = {}
+        self.fail_invalidation = False
+
+    async def lookup(self, user_ids: Sequence[int]) -> CachedCounts:
+        versions = {u: str(self.versions.get(u, 0)) for u in user_ids}
+        hits = {u: self.values[(u, v)] for u, v in versions.items() if (u, v) in self.values}
+        return CachedCounts(hits, versions)
+
+    async def store(self, counts: Mapping[int, FollowCounts], versions: Mapping[int, str]) -> None:
+        for user_id, value in counts.items():
+            self.values[(user_id, versions[user_id])] = value
+
+    async def invalidate(self, user_ids: Iterable[int]) -> None:
+        if self.fail_invalidation:
+            raise Unavailable("cache down", reason="COUNT_CACHE_UNAVAILABLE")
+        for user_id in user_ids:
+            self.versions[user_id] = self.versions.get(user_id, 0) + 1
+
+
+class FakeSessionStore:
+    def __init__(self) -> None:
+        self.records: dict[bytes, RefreshTokenRecord] = {}
+        self.revoked: set[int] = set()
+
+    async def save(self, record: RefreshTokenRecord, now: datetime) -> None:
+        existing = self.records.get(record.token_hash)
+        if existing is not None and existing.rotate_time is not None:
+            # like the CQL insert, which leaves the rotation columns alone
+            record = RefreshTokenRecord(
+                record.token_hash, record.session_id, record.user_id, record.issue_time, record.expire_time,
+                existing.rotate_time, existing.rotation_nonce,
+            )
+        self.records[record.token_hash] = record
+
+    async def get(self, token_hash: bytes) -> RefreshTokenRecord | None:
+        return self.records.get(token_hash)
+
+    async def record_rotation(self, record: RefreshTokenRecord, rotation: Rotation) -> Rotation | None:
+        current = self.records.get(record.token_hash)
+        if current is None:
+            return None
+        if current.rotate_time is not None and current.rotation_nonce is not None:
+            return Rotation(current.rotate_time, current.rotation_nonce)
+        self.records[record.token_hash] = RefreshTokenRecord(
+            current.token_hash, current.session_id, current.user_id, current.issue_time, current.expire_time,
+            rotation.rotate_time, rotation.nonce,
+        )
+        return rotation
+
+    async def is_revoked(self, session_id: int) -> bool:
+        return session_id in self.revoked
+
+    async def revoke(self, session_id: int, now: datetime, token_hash: bytes | None = None) -> None:
+        self.revoked.add(session_id)
+        if token_hash is not None:
+            self.records.pop(token_hash, None)
