@@ -53,3 +53,34 @@ def mint_token(stack: Stack, user_id: str, *, ttl_s: int = 300, key: ec.Elliptic
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+PASSWORD = "correct horse battery"
+
+
+def unique_handle(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def sign_up(gateway: str, handle: str | None = None, password: str = PASSWORD) -> tuple[str, str]:
+    handle = handle or unique_handle()
+    code, _, body = http("POST", f"{gateway}/v1/users", {"handle": handle, "password": password, "displayName": handle.title()})
+    assert code == 200, body
+    return handle, body["userId"]
+
+
+def log_in(gateway: str, handle: str, password: str = PASSWORD) -> dict:
+    code, _, body = http("POST", f"{gateway}/v1/sessions", {"handle": handle, "password": password})
+    assert code == 200, body
+    return body
+
+
+def account(gateway: str) -> dict:
+    """A new user, logged in: {"handle", "id", "auth" (the Authorization header)}."""
+    handle, user_id = sign_up(gateway)
+    return {"handle": handle, "id": user_id, "auth": bearer(log_in(gateway, handle)["accessToken"])}
+
+
+def follow(gateway: str, follower: dict, followee: dict):
+    return http("POST", f"{gateway}/v1/follow",
+                {"followingUserId": followee["id"], "followerUserId": follower["id"]}, headers=follower["auth"])

@@ -10,43 +10,16 @@ import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mesh import events
-from tests.e2e.conftest import bearer, http
-
-PASSWORD = "correct horse battery"
-
-
-def unique_handle(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
-def sign_up(gateway: str, handle: str | None = None, password: str = PASSWORD) -> tuple[str, str]:
-    handle = handle or unique_handle()
-    code, _, body = http("POST", f"{gateway}/v1/users", {"handle": handle, "password": password, "displayName": handle.title()})
-    assert code == 200, body
-    return handle, body["userId"]
-
-
-def log_in(gateway: str, handle: str, password: str = PASSWORD) -> dict:
-    code, _, body = http("POST", f"{gateway}/v1/sessions", {"handle": handle, "password": password})
-    assert code == 200, body
-    return body
-
+from tests.e2e.conftest import PASSWORD, account, bearer, follow, http, log_in, sign_up, unique_handle
 
 @pytest.fixture
 def alice(gateway):
-    handle, user_id = sign_up(gateway)
-    return {"handle": handle, "id": user_id, "auth": bearer(log_in(gateway, handle)["accessToken"])}
+    return account(gateway)
 
 
 @pytest.fixture
 def bob(gateway):
-    handle, user_id = sign_up(gateway)
-    return {"handle": handle, "id": user_id, "auth": bearer(log_in(gateway, handle)["accessToken"])}
-
-
-def follow(gateway, follower, followee):
-    return http("POST", f"{gateway}/v1/follow",
-                {"followingUserId": followee["id"], "followerUserId": follower["id"]}, headers=follower["auth"])
+    return account(gateway)
 
 
 def test_sign_up_then_log_in_then_read_own_profile(gateway):
