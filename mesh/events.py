@@ -87,7 +87,7 @@ STREAMS: tuple[StreamSpec, ...] = (
 _DELIVERY_BACKOFF_S = (1.0, 5.0, 30.0, 120.0, 600.0)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
-    ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted")),
+    ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted", "tweet.retweet_undone")),
     ConsumerSpec("GRAPH", "timeline-graph", ("graph.>",)),
     ConsumerSpec("TWEETS", "search-indexer", ("tweet.>",)),
     ConsumerSpec("TWEETS", "notify-tweets", ("tweet.>",)),

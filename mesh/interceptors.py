@@ -88,6 +88,8 @@ def _field_path(violation: Any) -> str:
     protovalidate 2.x hands out its own (protobuf-py) messages: the `subscript` oneof is an object
     with `.value` (list index or map key), or None for a plain field.
     """
+    if violation.proto.field is None:
+        return ""  # a rule of the whole message (a CEL rule across fields): no single field to name
     parts = []
     for element in violation.proto.field.elements:
         subscript = element.subscript

@@ -1,13 +1,254 @@
 """The gRPC face of svc_tweet: proto <-> domain, nothing else.
 
-RPCs not overridden here answer UNIMPLEMENTED (the generated base), after the call pipeline has
-validated the request, so clients already get the contract's INVALID_ARGUMENT for bad input.
+The call pipeline (mesh/interceptors.py) has already validated each request against the proto's
+rules and set the caller from the gateway's verified header; this module parses ids, reads the
+caller, calls the use case and shapes the answer.
+
+Idempotency (AIP-155): CreateTweet gets it from its own claim of (author, request_id) in the store,
+which also covers concurrent duplicates (svc_tweet.service.Tweets). The other mutations go through
+mesh.idempotency.once, scoped by the RPC's full method name, so a retry returns the first answer.
+A request without request_id (seed clients send none) is simply a new request each time.
+
+RPCs not overridden here (likes and comments, a later issue) answer UNIMPLEMENTED, after the
+pipeline validated the request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from mesh import context, ids
+from mesh.errors import FieldViolation, InvalidArgument, Unauthenticated
+from mesh.idempotency import AnswerLog, once
+from svc_tweet.domain import AuthorProfile, HydratedTweet, Media, MediaState
+from svc_tweet.service import MediaLibrary, TweetPage, TweetReader, Tweets
+from tweetmesh.graph.v1 import user_pb2
+from tweetmesh.tweet.v1 import tweet_pb2
+from tweetmesh.tweet.v1 import tweet_service_pb2 as pb
 from tweetmesh.tweet.v1 import tweet_service_pb2_grpc
+
+M = TypeVar("M", bound=Message)
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["TweetService"].full_name
+
+_MEDIA_STATES = {
+    MediaState.PENDING_UPLOAD: tweet_pb2.MEDIA_STATE_PENDING_UPLOAD,
+    MediaState.READY: tweet_pb2.MEDIA_STATE_READY,
+    MediaState.FAILED: tweet_pb2.MEDIA_STATE_FAILED,
+}
+
+
+def _parse_id(field: str, text: str) -> int:
+    try:
+        return ids.parse(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: {exc}", violations=[FieldViolation(field, str(exc))], reason="INVALID_ID") from None
+
+
+def _optional_id(field: str, text: str) -> int | None:
+    return _parse_id(field, text) if text else None
+
+
+def _caller() -> int | None:
+    """The verified caller of this call (set by the pipeline from the gateway's header), if any."""
+    raw = context.caller_user_id.get()
+    if not raw:
+        return None
+    try:
+        return ids.parse(raw)
+    except ValueError:
+        raise Unauthenticated("the caller's identity is not a user id", reason="INVALID_CALLER") from None
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _id(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _user(profile: AuthorProfile) -> user_pb2.User:
+    user = user_pb2.User(
+        user_id=str(profile.user_id),
+        handle=profile.handle,
+        display_name=profile.display_name,
+        bio=profile.bio,
+        follower_count=profile.follower_count,
+        following_count=profile.following_count,
+        celebrity=profile.celebrity,
+    )
+    if profile.create_time is not None:
+        user.create_time.CopyFrom(_timestamp(profile.create_time))
+    return user
+
+
+def _tweet(hydrated: HydratedTweet) -> tweet_pb2.Tweet:
+    tweet = hydrated.tweet
+    message = tweet_pb2.Tweet(
+        tweet_id=str(tweet.tweet_id),
+        author_id=str(tweet.author_id),
+        text=tweet.text,
+        media=[
+            tweet_pb2.Media(
+                media_id=str(view.ref.media_id),
+                owner_user_id=str(view.owner_id),
+                content_type=view.ref.content_type,
+                size_bytes=view.ref.size_bytes,
+                state=tweet_pb2.MEDIA_STATE_READY,  # only READY media can be attached
+                url=view.url,
+            )
+            for view in hydrated.media
+        ],
+        in_reply_to_tweet_id=_id(tweet.in_reply_to_tweet_id),
+        in_reply_to_user_id=_id(tweet.in_reply_to_user_id),
+        quoted_tweet_id=_id(tweet.quoted_tweet_id),
+        retweet_of_tweet_id=_id(tweet.retweet_of_tweet_id),
+        mentioned_user_ids=[str(user_id) for user_id in tweet.mentioned_user_ids],
+        retweet_count=hydrated.counts.retweets,
+        reply_count=hydrated.counts.replies,
+        quote_count=hydrated.counts.quotes,
+        caller_retweeted=hydrated.caller_retweeted,
+        create_time=_timestamp(tweet.create_time),
+    )
+    if hydrated.author is not None:
+        message.author.CopyFrom(_user(hydrated.author))
+    if hydrated.quoted is not None:
+        message.quoted_tweet.CopyFrom(_tweet(hydrated.quoted))
+    if hydrated.retweeted is not None:
+        message.retweeted_tweet.CopyFrom(_tweet(hydrated.retweeted))
+    return message
+
+
+def _media(media: Media, url: str) -> tweet_pb2.Media:
+    return tweet_pb2.Media(
+        media_id=str(media.media_id),
+        owner_user_id=str(media.owner_id),
+        content_type=media.content_type,
+        size_bytes=media.size_bytes,
+        state=_MEDIA_STATES[media.state],
+        url=url,
+        failure_reason=media.failure_reason,
+        create_time=_timestamp(media.create_time),
+    )
+
+
+def _page(page: TweetPage) -> dict:
+    return {"tweets": [_tweet(t) for t in page.tweets], "next_page_token": page.next_page_token}
 
 
 class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
-    pass
+    def __init__(self, reader: TweetReader, tweets: Tweets, media: MediaLibrary, answers: AnswerLog):
+        self._reader = reader
+        self._tweets = tweets
+        self._media = media
+        self._answers = answers
+
+    async def _once(
+        self, method: str, request_id: str, caller: int | None, response_type: type[M], compute: Callable[[], Awaitable[M]]
+    ) -> M:
+        return await once(self._answers, f"/{_SERVICE}/{method}", request_id, str(caller or ""), response_type, compute)
+
+    # --- tweets -------------------------------------------------------------------------------
+
+    async def CreateTweet(self, request: pb.CreateTweetRequest, ctx) -> pb.CreateTweetResponse:
+        hydrated = await self._tweets.create_tweet(
+            _caller(),
+            request.twitter_content,
+            media_ids=[_parse_id(f"images[{i}]", text) for i, text in enumerate(request.images)],
+            in_reply_to_tweet_id=_optional_id("in_reply_to_tweet_id", request.in_reply_to_tweet_id),
+            quoted_tweet_id=_optional_id("quoted_tweet_id", request.quoted_tweet_id),
+            claimed_author_id=_optional_id("user_id", request.user_id),
+            request_id=request.request_id,
+        )
+        return pb.CreateTweetResponse(tweet_id=str(hydrated.tweet.tweet_id), tweet=_tweet(hydrated))
+
+    async def GetTweet(self, request: pb.GetTweetRequest, ctx) -> pb.GetTweetResponse:
+        hydrated = await self._reader.get_tweet(_caller(), _parse_id("tweet_id", request.tweet_id))
+        return pb.GetTweetResponse(tweet=_tweet(hydrated))
+
+    async def BatchGetTweets(self, request: pb.BatchGetTweetsRequest, ctx) -> pb.BatchGetTweetsResponse:
+        tweet_ids = [_parse_id(f"tweet_ids[{i}]", text) for i, text in enumerate(request.tweet_ids)]
+        found = await self._reader.batch_get_tweets(_caller(), tweet_ids)
+        return pb.BatchGetTweetsResponse(tweets=[_tweet(t) for t in found])
+
+    async def DeleteTweet(self, request: pb.DeleteTweetRequest, ctx) -> pb.DeleteTweetResponse:
+        caller = _caller()
+        tweet_id = _parse_id("tweet_id", request.tweet_id)
+
+        async def delete() -> pb.DeleteTweetResponse:
+            await self._tweets.delete_tweet(caller, tweet_id)
+            return pb.DeleteTweetResponse()
+
+        return await self._once("DeleteTweet", request.request_id, caller, pb.DeleteTweetResponse, delete)
+
+    async def ListUserTweets(self, request: pb.ListUserTweetsRequest, ctx) -> pb.ListUserTweetsResponse:
+        page = await self._reader.list_user_tweets(
+            _caller(), _parse_id("user_id", request.user_id), request.page_size, request.page_token,
+            exclude_replies=request.exclude_replies, exclude_retweets=request.exclude_retweets,
+        )
+        return pb.ListUserTweetsResponse(**_page(page))
+
+    async def ListReplies(self, request: pb.ListRepliesRequest, ctx) -> pb.ListRepliesResponse:
+        page = await self._reader.list_replies(
+            _caller(), _parse_id("tweet_id", request.tweet_id), request.page_size, request.page_token
+        )
+        return pb.ListRepliesResponse(**_page(page))
+
+    # --- retweets -----------------------------------------------------------------------------
+
+    async def Retweet(self, request: pb.RetweetRequest, ctx) -> pb.RetweetResponse:
+        caller = _caller()
+        tweet_id = _parse_id("tweet_id", request.tweet_id)
+
+        async def retweet() -> pb.RetweetResponse:
+            retweet_id, original_id = await self._tweets.retweet(caller, tweet_id)
+            return pb.RetweetResponse(tweet_id=str(retweet_id), retweet_of_tweet_id=str(original_id))
+
+        return await self._once("Retweet", request.request_id, caller, pb.RetweetResponse, retweet)
+
+    async def UndoRetweet(self, request: pb.UndoRetweetRequest, ctx) -> pb.UndoRetweetResponse:
+        caller = _caller()
+        tweet_id = _parse_id("tweet_id", request.tweet_id)
+
+        async def undo() -> pb.UndoRetweetResponse:
+            await self._tweets.undo_retweet(caller, tweet_id)
+            return pb.UndoRetweetResponse()
+
+        return await self._once("UndoRetweet", request.request_id, caller, pb.UndoRetweetResponse, undo)
+
+    # --- media --------------------------------------------------------------------------------
+
+    async def CreateMediaUpload(self, request: pb.CreateMediaUploadRequest, ctx) -> pb.CreateMediaUploadResponse:
+        caller = _caller()
+
+        async def create() -> pb.CreateMediaUploadResponse:
+            slot = await self._media.create_upload(caller, request.content_type, request.size_bytes)
+            return pb.CreateMediaUploadResponse(
+                media_id=str(slot.media.media_id),
+                upload_url=slot.upload.url,
+                upload_method=slot.upload.method,
+                upload_headers=slot.upload.headers,
+                expire_time=_timestamp(slot.expire_time),
+            )
+
+        # a retry gets the first slot back, URL and expiry included; once that expired, the
+        # client starts a new upload with a new request_id
+        return await self._once("CreateMediaUpload", request.request_id, caller, pb.CreateMediaUploadResponse, create)
+
+    async def CompleteMediaUpload(self, request: pb.CompleteMediaUploadRequest, ctx) -> pb.CompleteMediaUploadResponse:
+        # idempotent by nature (completing a READY media returns it, a rejected one stays
+        # rejected), so no request log: a retry gets a fresh download URL, not an expired one
+        media = await self._media.complete_upload(_caller(), _parse_id("media_id", request.media_id))
+        return pb.CompleteMediaUploadResponse(media=_media(media, self._media.download_url(media)))
+
+    async def GetMedia(self, request: pb.GetMediaRequest, ctx) -> pb.GetMediaResponse:
+        media = await self._media.get_media(_caller(), _parse_id("media_id", request.media_id))
+        return pb.GetMediaResponse(media=_media(media, self._media.download_url(media)))

@@ -31,3 +31,11 @@ def test_tweet_text_is_counted_in_characters_not_bytes():
     assert validation_error(tweet_service_pb2.CreateTweetRequest(twitter_content=emoji_tweet)) is None
     too_long = validation_error(tweet_service_pb2.CreateTweetRequest(twitter_content=emoji_tweet + "!"))
     assert [v.field for v in too_long.violations] == ["twitter_content"]
+
+
+def test_a_rule_over_the_whole_message_is_reported_not_crashed_on():
+    # media size limits depend on the content type: a CEL rule of the message, not of one field
+    error = validation_error(tweet_service_pb2.CreateMediaUploadRequest(content_type="image/png", size_bytes=50 * 1024 * 1024))
+    assert error is not None and error.violations
+    assert error.violations[0].field == "(message)"
+    assert error.violations[0].description

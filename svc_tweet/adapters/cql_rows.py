@@ -1,0 +1,39 @@
+"""Small helpers the CQL adapters share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# ScyllaDB refuses more than 100 clustering keys in one IN by default
+# (max_clustering_key_restrictions_per_query); Cassandra has no such limit, we keep to the lower one.
+MAX_IN_KEYS = 100
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """The driver returns timestamps as naive UTC datetimes; the domain uses aware ones."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def micros(moment: datetime) -> int:
+    """A CQL write timestamp (microseconds since the Unix epoch)."""
+    return int(round(moment.timestamp() * 1000)) * 1000
+
+
+def rows_of(result: Any) -> list[Any]:
+    """mesh.cql.execute answers a list of rows, or None for a statement without rows."""
+    return list(result or ())
+
+
+def chunks(items: Sequence[T], size: int = MAX_IN_KEYS) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def unique(items: Iterable[T]) -> list[T]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,56 @@
+"""Statement running shared by the CQL adapters of svc_tweet: prepared once, within the deadline, and
+the store's timeouts surfaced as UNAVAILABLE (the client may retry) instead of an internal error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cassandra import OperationTimedOut, ReadTimeout, WriteTimeout
+from cassandra import Unavailable as ReplicasUnavailable
+from cassandra.cluster import NoHostAvailable, Session
+
+from mesh import cql
+from mesh.errors import Unavailable
+
+from svc_tweet.adapters.cql_rows import rows_of
+
+# What the store answers when it could not do the work in time; anything else is a bug.
+STORE_TIMEOUTS = (ReadTimeout, WriteTimeout, OperationTimedOut, ReplicasUnavailable, NoHostAvailable)
+
+
+def store_unavailable(exc: Exception) -> Unavailable:
+    return Unavailable(f"the tweet store did not answer in time ({type(exc).__name__}); try again",
+                       reason="STORE_UNAVAILABLE")
+
+
+class CqlStatements:
+    def __init__(self, session: Session):
+        self.session = session
+
+    async def prepared(self, query: str):
+        return await cql.prepare(self.session, query)
+
+    async def bound(self, query: str, parameters: tuple, *, consistency: int | None = None):
+        statement = (await self.prepared(query)).bind(parameters)
+        if consistency is not None:
+            statement.consistency_level = consistency
+        return statement
+
+    async def raw(self, query: str, parameters: tuple, *, consistency: int | None = None) -> list[Any]:
+        """Run one statement; the driver's timeouts propagate (conditional writes inspect them)."""
+        return rows_of(await cql.execute(self.session, await self.bound(query, parameters, consistency=consistency)))
+
+    async def rows(self, query: str, parameters: tuple, *, consistency: int | None = None) -> list[Any]:
+        try:
+            return await self.raw(query, parameters, consistency=consistency)
+        except STORE_TIMEOUTS as exc:
+            raise store_unavailable(exc) from exc
+
+    async def batch(self, statements: Sequence[tuple[Any, tuple]]) -> None:
+        """One LOGGED batch of (prepared statement, or CQL text with %s placeholders, parameters)."""
+        try:
+            await cql.execute_batch(self.session, statements)
+        except STORE_TIMEOUTS as exc:
+            # a timed-out logged batch may still be applied (batchlog): retrying the same writes is safe
+            raise store_unavailable(exc) from exc

@@ -1,0 +1,491 @@
+"""The language of svc_tweet: tweets, retweets and media, with their rules.
+
+Plain data and pure functions; no I/O and no generated code. The typed errors subclass the ones of
+mesh.errors, so the one table there turns each into its gRPC status, and each carries a stable
+`reason` clients can branch on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Union
+
+from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+
+MAX_MEDIA_PER_TWEET = 4
+# Only these may be attached several to a tweet; the other allowed types (GIF, video) come alone.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+SINGLE_MEDIA_TYPES = frozenset({"image/gif", "video/mp4"})
+# Mentions resolved per tweet: each costs a user lookup, and notifying more is spam, not conversation.
+MAX_MENTIONS = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class AuthenticationRequired(Unauthenticated):
+    default_reason = "AUTHENTICATION_REQUIRED"
+
+    def __init__(self) -> None:
+        super().__init__("this call needs a signed-in user: send an access token (Authorization: Bearer ...)")
+
+
+class NotTheCaller(PermissionDenied):
+    """A request names a user who must be the caller, and is someone else."""
+
+    default_reason = "NOT_THE_CALLER"
+
+    def __init__(self, field_name: str, user_id: int) -> None:
+        super().__init__(
+            f"{field_name} {user_id} is not you: you can only post as the signed-in user",
+            metadata={"field": field_name, "user_id": str(user_id)},
+        )
+
+
+class TweetNotFound(NotFound):
+    default_reason = "TWEET_NOT_FOUND"
+
+    def __init__(self, tweet_id: int, *, role: str = "tweet") -> None:
+        # role names what the id was for ("tweet replied to"), so a person knows which id is wrong
+        super().__init__(f"{role} {tweet_id} does not exist or was deleted", metadata={"tweet_id": str(tweet_id)})
+
+
+class NotTheAuthor(PermissionDenied):
+    default_reason = "NOT_THE_AUTHOR"
+
+    def __init__(self, tweet_id: int) -> None:
+        super().__init__(f"tweet {tweet_id} is not yours: only its author can delete it", metadata={"tweet_id": str(tweet_id)})
+
+
+class UserNotFound(NotFound):
+    default_reason = "USER_NOT_FOUND"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} does not exist", metadata={"user_id": str(user_id)})
+
+
+class MediaNotFound(NotFound):
+    """Unknown, and someone else's, are one error on purpose: no probing for other users' media."""
+
+    default_reason = "MEDIA_NOT_FOUND"
+
+    def __init__(self, media_id: int) -> None:
+        super().__init__(f"media {media_id} does not exist or is not yours", metadata={"media_id": str(media_id)})
+
+
+class MediaNotReady(FailedPrecondition):
+    default_reason = "MEDIA_NOT_READY"
+
+    def __init__(self, media_id: int, state: "MediaState") -> None:
+        hint = {
+            MediaState.PENDING_UPLOAD: "upload the file to its upload_url, then call CompleteMediaUpload",
+            MediaState.FAILED: "its upload was rejected; upload the file again as a new media",
+        }.get(state, "wait until it is READY")
+        super().__init__(
+            f"media {media_id} is {state.name}, not READY: {hint}",
+            metadata={"media_id": str(media_id), "state": state.name},
+        )
+
+
+class MediaAlreadyAttached(FailedPrecondition):
+    default_reason = "MEDIA_ALREADY_ATTACHED"
+
+    def __init__(self, media_id: int) -> None:
+        super().__init__(
+            f"media {media_id} is already attached to another tweet; upload it again to post it twice",
+            metadata={"media_id": str(media_id)},
+        )
+
+
+class MediaMixNotAllowed(InvalidArgument):
+    default_reason = "MEDIA_MIX_NOT_ALLOWED"
+
+    def __init__(self, content_types: list[str]) -> None:
+        why = "attach up to 4 images (JPEG, PNG, WebP), or exactly one GIF or video"
+        super().__init__(
+            f"images: {why}; got {', '.join(content_types)}",
+            violations=[FieldViolation("images", why)],
+        )
+
+
+class UploadNotFound(FailedPrecondition):
+    default_reason = "UPLOAD_NOT_FOUND"
+
+    def __init__(self, media_id: int) -> None:
+        super().__init__(
+            f"no file was uploaded for media {media_id} yet: PUT it to the upload_url with the upload_headers, "
+            "then call CompleteMediaUpload again",
+            metadata={"media_id": str(media_id)},
+        )
+
+
+class UploadRejected(FailedPrecondition):
+    """The uploaded file is not the one declared; the media is FAILED for good."""
+
+    default_reason = "UPLOAD_REJECTED"
+
+    def __init__(self, media_id: int, why: str) -> None:
+        super().__init__(
+            f"media {media_id} was rejected: {why}; upload the file again as a new media",
+            metadata={"media_id": str(media_id)},
+        )
+
+
+class InvalidPageToken(InvalidArgument):
+    default_reason = "INVALID_PAGE_TOKEN"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"page_token: {why}; pass the next_page_token of the previous page unchanged, or none for the first page",
+            violations=[FieldViolation("page_token", why)],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tweets
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A media as attached to a tweet: fixed once attached, so tweets keep a copy."""
+
+    media_id: int
+    content_type: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Tweet:
+    """A tweet as stored. A retweet has no text nor media and sets retweet_of_*."""
+
+    tweet_id: int
+    author_id: int
+    text: str
+    create_time: datetime
+    media: tuple[MediaRef, ...] = ()
+    in_reply_to_tweet_id: int | None = None
+    in_reply_to_user_id: int | None = None
+    quoted_tweet_id: int | None = None
+    quoted_user_id: int | None = None
+    retweet_of_tweet_id: int | None = None
+    retweet_of_user_id: int | None = None
+    mentioned_user_ids: tuple[int, ...] = ()
+    delete_time: datetime | None = None
+
+    @property
+    def is_reply(self) -> bool:
+        return self.in_reply_to_tweet_id is not None
+
+    @property
+    def is_retweet(self) -> bool:
+        return self.retweet_of_tweet_id is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.delete_time is not None
+
+    @property
+    def original_id(self) -> int:
+        """What a retweet button acts on: the original for a retweet, the tweet itself otherwise."""
+        return self.retweet_of_tweet_id if self.retweet_of_tweet_id is not None else self.tweet_id
+
+    def referenced_ids(self) -> tuple[int, ...]:
+        """The tweets whose counts this tweet is part of (replied to, quoted, retweeted)."""
+        refs = (self.in_reply_to_tweet_id, self.quoted_tweet_id, self.retweet_of_tweet_id)
+        return tuple(ref for ref in refs if ref is not None)
+
+
+@dataclass(frozen=True)
+class TweetDraft:
+    """A tweet about to be written, with the id of the event announcing it.
+
+    Claims (request ids, retweets) store the whole draft, so a retry that finds a claim whose tweet
+    was never written writes exactly this tweet with exactly these events, which the stream then
+    stores once (same event ids)."""
+
+    tweet: Tweet
+    event_id: str
+
+
+@dataclass(frozen=True)
+class TweetCounts:
+    retweets: int = 0
+    replies: int = 0
+    quotes: int = 0
+
+
+@dataclass(frozen=True)
+class TweetView:
+    """A live tweet with its counts: what the hydration cache keeps (nothing caller-specific)."""
+
+    tweet: Tweet
+    counts: TweetCounts
+
+
+@dataclass(frozen=True)
+class AuthorProfile:
+    """The author's public profile, from the graph service (counts may lag)."""
+
+    user_id: int
+    handle: str
+    display_name: str
+    bio: str
+    create_time: datetime | None
+    follower_count: int
+    following_count: int
+    celebrity: bool
+
+
+@dataclass(frozen=True)
+class MediaView:
+    ref: MediaRef
+    owner_id: int
+    url: str  # time-limited download URL
+
+
+@dataclass(frozen=True)
+class HydratedTweet:
+    """A tweet as a caller sees it: author, media URLs, counts, flags, referenced tweet."""
+
+    tweet: Tweet
+    counts: TweetCounts
+    author: AuthorProfile | None  # None when the graph service could not say
+    media: tuple[MediaView, ...]
+    caller_retweeted: bool
+    quoted: HydratedTweet | None = None
+    retweeted: HydratedTweet | None = None
+
+
+def month_of(moment: datetime) -> int:
+    """The month partition (yyyymm, UTC) of an author's list a tweet made at `moment` lives in."""
+    return moment.year * 100 + moment.month
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: mentions
+
+# A handle as graph defines it ([A-Za-z0-9_]{3,15}) after an @ that does not follow a word
+# character or another @ (so e-mail addresses and @@x are not mentions) and is not followed by
+# one more handle character (so @sixteen_letters is no mention of its first fifteen).
+_MENTION = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{3,15})(?![A-Za-z0-9_])")
+
+
+def mentioned_handles(text: str, limit: int = MAX_MENTIONS) -> list[str]:
+    """The handles mentioned in the text, lowercased, in order of appearance, without duplicates."""
+    handles: list[str] = []
+    for match in _MENTION.finditer(text):
+        handle = match.group(1).lower()
+        if handle not in handles:
+            handles.append(handle)
+            if len(handles) == limit:
+                break
+    return handles
+
+
+# ---------------------------------------------------------------------------------------------
+# Media
+
+
+class MediaState(enum.Enum):
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Media:
+    media_id: int
+    owner_id: int
+    content_type: str
+    size_bytes: int
+    state: MediaState
+    object_key: str
+    create_time: datetime
+    failure_reason: str = ""
+
+    def as_ref(self) -> MediaRef:
+        return MediaRef(self.media_id, self.content_type, self.size_bytes)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The claim that attaches a media to a tweet (one tweet per media)."""
+
+    tweet_id: int
+    attach_time: datetime
+
+
+def media_object_key(owner_id: int, media_id: int) -> str:
+    return f"media/{owner_id}/{media_id}"
+
+
+def check_media_mix(content_types: list[str]) -> None:
+    """Up to 4 images, or exactly one GIF or video (what clients can lay out)."""
+    if len(content_types) > MAX_MEDIA_PER_TWEET:
+        raise MediaMixNotAllowed(content_types)
+    if any(t in SINGLE_MEDIA_TYPES for t in content_types) and len(content_types) > 1:
+        raise MediaMixNotAllowed(content_types)
+    if any(t not in IMAGE_TYPES | SINGLE_MEDIA_TYPES for t in content_types):
+        raise MediaMixNotAllowed(content_types)
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    url: str
+    method: str
+    headers: dict[str, str]  # part of the signature: the upload must send exactly these
+
+
+@dataclass(frozen=True)
+class UploadSlot:
+    media: Media
+    upload: PresignedUpload
+    expire_time: datetime
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size_bytes: int
+    content_type: str
+
+
+def upload_mismatch(media: Media, stored: StoredObject) -> str | None:
+    """Why the stored object is not the declared one, or None if it is."""
+    problems = []
+    if stored.size_bytes != media.size_bytes:
+        problems.append(f"the file has {stored.size_bytes} bytes, {media.size_bytes} were declared")
+    if stored.content_type.split(";")[0].strip().lower() != media.content_type:
+        problems.append(f"the file is {stored.content_type or 'of no type'}, {media.content_type} was declared")
+    return "; ".join(problems) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages (AIP-158)
+
+
+@dataclass(frozen=True)
+class AuthorListPosition:
+    """Where a page of an author's list ended: the month partition and the last tweet id."""
+
+    month: int
+    tweet_id: int
+
+
+@dataclass(frozen=True)
+class AuthorTweetPage:
+    tweet_ids: list[int]
+    next_position: AuthorListPosition | None  # None on the last page
+
+
+@dataclass(frozen=True)
+class ReplyPage:
+    reply_ids: list[int]
+    next_after: int | None  # the last reply id of the page; None on the last page
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def encode_page_token(listing: str, owner_id: int, position: tuple[int, ...]) -> str:
+    """An opaque token: the position, bound to the list it was made for (AIP-158).
+
+    Not signed: it only moves a cursor inside a list the caller may read anyway, and decoding
+    checks every field, so a forged token can do nothing a valid one could not.
+    """
+    body = {"l": listing, "o": owner_id, "p": list(position)}
+    return _b64(json.dumps(body, separators=(",", ":")).encode())
+
+
+def decode_page_token(token: str, listing: str, owner_id: int, arity: int) -> tuple[int, ...] | None:
+    """The position a token names; None for an empty token (the first page)."""
+    if not token:
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidPageToken("not a page token this server issued") from None
+    if not isinstance(body, dict) or set(body) != {"l", "o", "p"} or not isinstance(body["p"], list):
+        raise InvalidPageToken("not a page token this server issued")
+    position = body["p"]
+    if len(position) != arity or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in position):
+        raise InvalidPageToken("not a page token this server issued")
+    if body["l"] != listing or body["o"] != owner_id:
+        raise InvalidPageToken("this token belongs to another list (other RPC, user, tweet or filters)")
+    return tuple(position)
+
+
+def page_size(requested: int, *, default: int, maximum: int) -> int:
+    """AIP-158: 0 means the default; the proto's rules already refuse sizes above the maximum."""
+    return default if requested <= 0 else min(requested, maximum)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events (payloads of tweetmesh.events.v1; the adapters serialise them)
+
+
+@dataclass(frozen=True)
+class TweetCreated:
+    event_id: str
+    tweet: Tweet
+
+
+@dataclass(frozen=True)
+class MentionCreated:
+    event_id: str
+    tweet: Tweet
+    mentioned_user_id: int
+
+
+@dataclass(frozen=True)
+class TweetDeleted:
+    event_id: str
+    occurred_at: datetime
+    tweet: Tweet
+
+
+@dataclass(frozen=True)
+class Retweeted:
+    event_id: str
+    retweet: Tweet
+
+
+@dataclass(frozen=True)
+class RetweetUndone:
+    event_id: str
+    occurred_at: datetime
+    retweet: Tweet
+
+
+TweetEvent = Union[TweetCreated, MentionCreated, TweetDeleted, Retweeted, RetweetUndone]
+
+
+def events_announcing(draft: TweetDraft) -> tuple[TweetEvent, ...]:
+    """The events of a new tweet: Retweeted for a retweet; else TweetCreated and a MentionCreated
+    per mentioned user but the author. Derived from the draft alone, event ids included, so
+    writing the same draft twice announces the same events (stored once by the stream)."""
+    tweet = draft.tweet
+    if tweet.is_retweet:
+        return (Retweeted(draft.event_id, tweet),)
+    mentions = tuple(
+        MentionCreated(f"{draft.event_id}-m{user_id}", tweet, user_id)
+        for user_id in tweet.mentioned_user_ids
+        if user_id != tweet.author_id  # nobody is notified of their own mention
+    )
+    return (TweetCreated(draft.event_id, tweet), *mentions)
+
+
+@dataclass(frozen=True)
+class TweetRemoval:
+    """A tweet (or retweet) to delete and the event announcing it: stored together or not at all."""
+
+    tweet: Tweet
+    delete_time: datetime
+    event: TweetDeleted | RetweetUndone = field(repr=False)

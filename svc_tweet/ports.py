@@ -1,0 +1,171 @@
+"""What the use cases of svc_tweet need from the outside world, as small Protocols.
+
+The composition root (main.py) passes the real adapters (adapters/); unit tests pass the in-memory
+fakes of svc_tweet/testing.py. Every method that does I/O is async and honours the caller's
+deadline (mesh.context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from svc_tweet.domain import (
+    Attachment,
+    AuthorListPosition,
+    AuthorProfile,
+    AuthorTweetPage,
+    Media,
+    PresignedUpload,
+    ReplyPage,
+    StoredObject,
+    Tweet,
+    TweetCounts,
+    TweetDraft,
+    TweetEvent,
+    TweetRemoval,
+    TweetView,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current UTC time, to the millisecond (what the store keeps)."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> int: ...
+
+
+class TweetStore(Protocol):
+    async def get_many(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
+        """The stored tweets among `tweet_ids`, by id, deleted ones included (`is_deleted`)."""
+        ...
+
+    async def counts(self, tweet_ids: Sequence[int]) -> dict[int, TweetCounts]:
+        """Exact retweet, reply and quote counts (a partition count each: not cheap, cache them)."""
+        ...
+
+    async def create(self, tweet: Tweet, events: Sequence[TweetEvent]) -> None:
+        """Store the tweet, its list entries and reference rows, and queue its events, atomically.
+        Writing the same tweet again changes nothing, and never undoes a later delete."""
+        ...
+
+    async def delete(self, removal: TweetRemoval) -> None:
+        """Mark the tweet deleted, drop its list entries and reference rows, queue the event,
+        atomically. Deleting it again changes nothing."""
+        ...
+
+    async def page_by_author(
+        self, author_id: int, after: AuthorListPosition | None, limit: int, *, exclude_replies: bool, exclude_retweets: bool
+    ) -> AuthorTweetPage:
+        """The author's tweet ids, newest first, starting after `after`. May return fewer than
+        `limit` with a next position when the filters skipped many rows (bounded work per call)."""
+        ...
+
+    async def page_replies(self, tweet_id: int, after: int | None, limit: int) -> ReplyPage:
+        """The ids of the direct replies to a tweet, oldest first, starting after reply `after`."""
+        ...
+
+    # --- CreateTweet request ids (AIP-155) ---------------------------------------------------
+
+    async def find_request(self, author_id: int, request_id: str) -> TweetDraft | None:
+        """The draft claimed for this request id, if any (a plain read: the fast path of a retry)."""
+        ...
+
+    async def claim_request(self, author_id: int, request_id: str, draft: TweetDraft) -> TweetDraft:
+        """Claim the request id for `draft`, atomically: returns `draft` if this call claimed it,
+        else the draft of whoever claimed it first."""
+        ...
+
+    # --- retweet claims (one retweet per user and original) ----------------------------------
+
+    async def claim_retweet(self, draft: TweetDraft) -> TweetDraft:
+        """Claim the (retweeter, original) pair for the retweet `draft`, atomically: returns
+        `draft` if this call claimed it, else the draft of the retweet holding the claim."""
+        ...
+
+    async def find_retweet(self, user_id: int, original_id: int) -> TweetDraft | None:
+        """The retweet claimed by the user for the original, if any."""
+        ...
+
+    async def release_retweet(self, user_id: int, original_id: int, retweet_id: int) -> None:
+        """Drop the claim if it still names `retweet_id` (a newer claim is left alone)."""
+        ...
+
+    async def retweeted_by(self, user_id: int, original_ids: Sequence[int]) -> set[int]:
+        """Those of `original_ids` the user holds a retweet of."""
+        ...
+
+
+class MediaStore(Protocol):
+    async def insert(self, media: Media) -> None: ...
+
+    async def get_many(self, media_ids: Sequence[int]) -> dict[int, Media]: ...
+
+    async def update_state(self, media: Media, now: datetime) -> None:
+        """Write the media's state and failure reason."""
+        ...
+
+    async def attach(self, media_ids: Sequence[int], tweet_id: int, now: datetime) -> dict[int, Attachment]:
+        """Claim each media for the tweet, atomically per media: returns, per media, the claim
+        that holds it now (naming `tweet_id` where this call, or an earlier one for it, won).
+        `now` is the claim time for stores that record one; others derive it from the tweet id."""
+        ...
+
+    async def reassign(self, media_id: int, from_tweet_id: int, to_tweet_id: int, now: datetime) -> bool:
+        """Move the claim from one tweet to another if it still names `from_tweet_id`."""
+        ...
+
+    async def detach(self, media_ids: Sequence[int], tweet_id: int) -> None:
+        """Release the claims that name `tweet_id` (for a tweet that will not be written)."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """The S3-compatible bucket. Presigning is local computation; stat and delete do I/O."""
+
+    def upload_url(self, key: str, content_type: str, size_bytes: int, expires_in_s: int) -> PresignedUpload: ...
+
+    def download_url(self, key: str, expires_in_s: int) -> str: ...
+
+    async def stat(self, key: str) -> StoredObject | None:
+        """Size and type of the stored object, None if there is none."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class CachedViews:
+    hits: dict[int, TweetView]
+    # per tweet, the cache version the lookup saw: views computed after the lookup may be stored
+    # under it, and an invalidation in between makes them unreachable instead of stale
+    versions: dict[int, str]
+
+
+class TweetCache(Protocol):
+    """Never the truth: every method degrades to 'no cache' instead of failing the call."""
+
+    async def lookup(self, tweet_ids: Sequence[int]) -> CachedViews: ...
+
+    async def store(self, views: Mapping[int, TweetView], versions: Mapping[int, str]) -> None: ...
+
+    async def invalidate(self, tweet_ids: Iterable[int]) -> None: ...
+
+
+class UserDirectory(Protocol):
+    """The graph service, as far as tweets need it. Both calls degrade instead of failing."""
+
+    async def profiles(self, user_ids: Sequence[int]) -> dict[int, AuthorProfile] | None:
+        """The profiles of the users that exist among `user_ids`; None if the directory could not
+        answer (tweets are then shown with their author id only)."""
+        ...
+
+    async def user_ids_by_handle(self, handles: Sequence[str]) -> dict[str, int]:
+        """The ids of the users with these (lowercased) handles, by handle; unknown handles are
+        left out, and so is everything when the directory could not answer."""
+        ...
