@@ -1,0 +1,1 @@
+"""svc_timeline's adapters: the only modules that do I/O."""

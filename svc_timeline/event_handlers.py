@@ -1,0 +1,110 @@
+"""The event face of svc_timeline: JetStream payloads (tweetmesh.events.v1) -> use cases, nothing else.
+
+What each event does (subjects as published into the TWEETS and GRAPH streams, mesh/events.py):
+  tweet.created         fan the tweet out (FanOut.fan_out_tweet)
+  tweet.retweeted       fan the retweet out, like a tweet of the retweeter
+  tweet.deleted         remove the tweet everywhere it was written
+  tweet.retweet_undone  remove the retweet likewise (NOT in the `timeline-fanout` filter of
+                        mesh/events.py yet: until it is, a read drops an undone retweet when
+                        hydration no longer returns it)
+  graph.follow.created  backfill the followee's recent tweets into the follower's home
+  graph.follow.deleted  remove the followee's tweets from the former follower's home
+  graph.block.created   remove each user's tweets from the other's home
+Everything else (user and mute events...) needs nothing here: mutes are applied when a home is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from mesh import ids
+from svc_timeline.domain import PoisonEvent, TimelineEntry
+from svc_timeline.service import FanOut, StillWorking
+from tweetmesh.events.v1 import events_pb2
+
+log = logging.getLogger("svc_timeline.events")
+
+E = TypeVar("E", bound=Message)
+
+
+def _decode(message_type: type[E], payload: bytes) -> E:
+    message = message_type()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise PoisonEvent(f"not a {message_type.__name__}: {exc}") from None
+    return message
+
+
+def _id(field: str, text: str) -> int:
+    try:
+        return ids.parse(text)
+    except (TypeError, ValueError) as exc:
+        raise PoisonEvent(f"{field}: {exc}") from None
+
+
+class TimelineEvents:
+    def __init__(self, fan_out: FanOut):
+        self._fan_out = fan_out
+        self._handlers: dict[str, Callable[[bytes, StillWorking], Awaitable[None]]] = {
+            "tweet.created": self._tweet_created,
+            "tweet.retweeted": self._retweeted,
+            "tweet.deleted": self._tweet_deleted,
+            "tweet.retweet_undone": self._retweet_undone,
+            "graph.follow.created": self._follow_created,
+            "graph.follow.deleted": self._follow_deleted,
+            "graph.block.created": self._block_created,
+        }
+
+    async def handle(self, subject: str, payload: bytes, still_working: StillWorking) -> None:
+        """Apply one event; raises PoisonEvent for one that can never apply, anything else for a
+        failure worth retrying."""
+        handler = self._handlers.get(subject)
+        if handler is None:
+            return
+        await handler(payload, still_working)
+
+    async def _tweet_created(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.TweetCreated, payload)
+        entry = TimelineEntry(_id("tweet_id", event.tweet_id), _id("actor_user_id", event.actor_user_id))
+        await self._fan_out.fan_out_tweet(entry, still_working)
+
+    async def _retweeted(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.Retweeted, payload)
+        entry = TimelineEntry(
+            tweet_id=_id("retweet_id", event.retweet_id),
+            author_id=_id("actor_user_id", event.actor_user_id),
+            retweet_of_tweet_id=_id("tweet_id", event.tweet_id),
+            retweet_of_author_id=_id("tweet_author_id", event.tweet_author_id),
+        )
+        await self._fan_out.fan_out_tweet(entry, still_working)
+
+    async def _tweet_deleted(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.TweetDeleted, payload)
+        await self._fan_out.remove_tweet(
+            _id("actor_user_id", event.actor_user_id), _id("tweet_id", event.tweet_id), still_working
+        )
+
+    async def _retweet_undone(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.RetweetUndone, payload)
+        await self._fan_out.remove_tweet(_id("actor_user_id", event.actor_user_id), _id("retweet_id", event.retweet_id),
+                                         still_working)
+
+    async def _follow_created(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.FollowCreated, payload)
+        await self._fan_out.backfill_follow(_id("actor_user_id", event.actor_user_id),
+                                            _id("following_user_id", event.following_user_id))
+
+    async def _follow_deleted(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.FollowDeleted, payload)
+        await self._fan_out.remove_follow(_id("actor_user_id", event.actor_user_id),
+                                          _id("following_user_id", event.following_user_id))
+
+    async def _block_created(self, payload: bytes, still_working: StillWorking) -> None:
+        event = _decode(events_pb2.BlockCreated, payload)
+        await self._fan_out.apply_block(_id("actor_user_id", event.actor_user_id),
+                                        _id("blocked_user_id", event.blocked_user_id))

@@ -1,0 +1,154 @@
+"""What the use cases of svc_timeline need from the outside world, as small Protocols.
+
+The composition root (main.py) passes the real adapters (adapters/); unit tests pass the in-memory
+fakes of svc_timeline/testing.py. Every method that does I/O is async and honours the caller's
+deadline (mesh.context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from svc_timeline.domain import (
+    FollowerPage,
+    FollowingPage,
+    HydratedTweet,
+    MergeSources,
+    Relationship,
+    TimelineEntry,
+    TimelineKey,
+)
+
+
+class HomeTimelineStore(Protocol):
+    """Home timelines, the durable truth (CQL wide rows, newest first)."""
+
+    async def insert_for_each(self, user_ids: Sequence[int], entry: TimelineEntry) -> None:
+        """Put one entry into many homes (the fan-out of one tweet). Upsert: writing it twice leaves one."""
+        ...
+
+    async def insert_many(self, user_id: int, entries: Sequence[TimelineEntry]) -> None:
+        """Put many entries into one home (a follow's backfill)."""
+        ...
+
+    async def read(self, user_id: int, before: int | None, limit: int) -> list[TimelineEntry]:
+        """Up to `limit` entries with tweet_id < before (all when None), newest first."""
+        ...
+
+    async def remove_from_each(self, user_ids: Sequence[int], tweet_id: int) -> None:
+        """Remove one tweet from many homes; a home without it is left as it is."""
+        ...
+
+    async def remove(self, user_id: int, tweet_ids: Sequence[int]) -> None:
+        """Remove these tweets from one home."""
+        ...
+
+    async def remove_matching(self, user_id: int, should_remove: Callable[[TimelineEntry], bool]) -> list[int]:
+        """Remove the entries of one home that `should_remove` selects (an unfollowed or blocked
+        author's); returns the tweet ids removed."""
+        ...
+
+    async def trim(self, user_id: int, keep: int) -> None:
+        """Drop all but the newest `keep` entries of one home."""
+        ...
+
+
+class UserTimelineStore(Protocol):
+    """Every user's own tweets and retweets (CQL wide rows, newest first)."""
+
+    async def insert(self, entry: TimelineEntry) -> None:
+        """Add the entry to its author's timeline (upsert)."""
+        ...
+
+    async def read(self, user_id: int, before: int | None, limit: int) -> list[TimelineEntry]: ...
+
+    async def remove(self, user_id: int, tweet_ids: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CachedSlice:
+    """The newest entries of a cached timeline below a cursor. `complete`: the cache holds the
+    whole timeline (it was short when it was cached and nothing was trimmed since), so fewer
+    entries than asked means the timeline ends here."""
+
+    entries: list[TimelineEntry]
+    complete: bool
+
+
+class TimelineCache(Protocol):
+    """The recent part of active timelines (Redis). Readers fill it on a miss; writers only update
+    timelines already cached, so inactive users cost no memory.
+
+    Reads never raise: a cache that cannot answer is a miss, and the store answers. Writes raise
+    when they could not be applied (a cached timeline would then be missing a change): the caller
+    retries the whole, idempotent, change.
+    """
+
+    @property
+    def capacity(self) -> int:
+        """How many of the newest entries a cached timeline keeps."""
+        ...
+
+    async def read(self, keys: Sequence[TimelineKey], before: int | None, limit: int) -> dict[TimelineKey, CachedSlice]:
+        """Cached slices of these timelines, one round trip; a key missing from the answer is a miss.
+        Reading keeps a timeline cached longer (its TTL is refreshed)."""
+        ...
+
+    async def begin_fill(self, keys: Sequence[TimelineKey]) -> None:
+        """Announce that these timelines are being read from the store to be cached: from now on
+        writers add their changes to them, so none made during the store read is lost. Best effort."""
+        ...
+
+    async def fill(self, key: TimelineKey, entries: Sequence[TimelineEntry], complete: bool) -> None:
+        """Cache the newest entries read from the store (after begin_fill), unless the timeline
+        was invalidated meanwhile. Best effort."""
+        ...
+
+    async def add_where_cached(self, keys: Sequence[TimelineKey], entries: Sequence[TimelineEntry]) -> None:
+        """Add entries to those of these timelines that are cached (or being filled)."""
+        ...
+
+    async def remove_where_cached(self, keys: Sequence[TimelineKey], tweet_ids: Sequence[int]) -> None: ...
+
+    async def invalidate(self, keys: Sequence[TimelineKey]) -> None:
+        """Drop these timelines from the cache; the next read rebuilds them from the store."""
+        ...
+
+    async def merge_sources(self, user_id: int) -> MergeSources | None:
+        """The reader's cached merge sources, None on a miss. Never raises."""
+        ...
+
+    async def store_merge_sources(self, user_id: int, sources: MergeSources) -> None:
+        """Best effort: a failure only costs asking the graph service again."""
+        ...
+
+    async def forget_merge_sources(self, user_ids: Sequence[int]) -> None: ...
+
+
+class FollowerDirectory(Protocol):
+    """The follow graph, as the graph service answers it (GraphService internal RPCs)."""
+
+    async def follower_ids(self, user_id: int, page_token: str, page_size: int) -> FollowerPage:
+        """Raises UserNotFound for an unknown user."""
+        ...
+
+    async def following_ids(self, user_id: int, page_token: str, page_size: int) -> FollowingPage: ...
+
+    async def relationships(self, user_id: int, target_ids: Sequence[int]) -> Mapping[int, Relationship]:
+        """How `user_id` relates to each target, by target id (any number of targets)."""
+        ...
+
+    async def relationship_to_existing_user(self, reader_id: int, user_id: int) -> Relationship:
+        """How the reader relates to `user_id`; raises UserNotFound when that user does not exist."""
+        ...
+
+
+class TweetDirectory(Protocol):
+    """Tweets as the tweet service shows them to the reader of the current call."""
+
+    async def hydrate(self, tweet_ids: Sequence[int]) -> dict[int, HydratedTweet]:
+        """The visible tweets among `tweet_ids`, by id: deleted ones and those hidden from the
+        reader are left out."""
+        ...
