@@ -78,6 +78,61 @@ class Unavailable(DomainError):
     default_reason = "DEPENDENCY_UNAVAILABLE"
 
 
+# ---------------------------------------------------------------------------------------------
+# Errors every service raises: one definition each, so one reason and one message everywhere.
+
+
+class AuthenticationRequired(Unauthenticated):
+    default_reason = "AUTHENTICATION_REQUIRED"
+
+    def __init__(self) -> None:
+        super().__init__("this call needs a signed-in user: send an access token (Authorization: Bearer ...)")
+
+
+def require_caller(caller: int | None) -> int:
+    """The signed-in user a use case acts for; AuthenticationRequired when the call is anonymous."""
+    if caller is None:
+        raise AuthenticationRequired()
+    return caller
+
+
+class NotTheCaller(PermissionDenied):
+    """A request names a user who must be the caller, and is someone else.
+
+    `action` says what the request does as that user ("act", "post"), for the message only.
+    """
+
+    default_reason = "NOT_THE_CALLER"
+
+    def __init__(self, field: str, user_id: int, *, action: str = "act") -> None:
+        super().__init__(
+            f"{field} {user_id} is not you: you can only {action} as the signed-in user",
+            metadata={"field": field, "user_id": str(user_id)},
+        )
+
+
+class UserNotFound(NotFound):
+    default_reason = "USER_NOT_FOUND"
+
+    def __init__(self, user_id: int | None = None, *, handle: str | None = None) -> None:
+        if handle is not None:
+            super().__init__(f"no user has the handle @{handle}", metadata={"handle": handle})
+        else:
+            super().__init__(f"user {user_id} does not exist", metadata={"user_id": str(user_id)})
+
+
+class InvalidPageToken(InvalidArgument):
+    """A page token this server did not issue, or issued for another list (mesh/paging.py)."""
+
+    default_reason = "INVALID_PAGE_TOKEN"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"page_token: {why}; pass the next_page_token of the previous page unchanged, or none for the first page",
+            violations=[FieldViolation("page_token", why)],
+        )
+
+
 @dataclass(frozen=True)
 class StatusMapping:
     code: grpc.StatusCode
@@ -102,3 +157,4 @@ def status_for(error: DomainError) -> grpc.StatusCode:
         if isinstance(error, error_type):
             return mapping.code
     return grpc.StatusCode.UNKNOWN
+

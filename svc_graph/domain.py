@@ -8,11 +8,9 @@ mesh.errors, so the one table there turns each into its gRPC status, and each ca
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Union
@@ -22,7 +20,6 @@ from mesh.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
     Unauthenticated,
 )
@@ -35,14 +32,7 @@ TOKEN_TYPE = "Bearer"
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class AuthenticationRequired(Unauthenticated):
-    default_reason = "AUTHENTICATION_REQUIRED"
-
-    def __init__(self) -> None:
-        super().__init__("this call needs a signed-in user: send an access token (Authorization: Bearer ...)")
+# Errors (those every service raises, e.g. UserNotFound, are in mesh.errors)
 
 
 class InvalidCredentials(Unauthenticated):
@@ -78,28 +68,6 @@ class HandleTaken(AlreadyExists):
         super().__init__(f"the handle @{handle} is already taken; choose another one", metadata={"handle": handle})
 
 
-class UserNotFound(NotFound):
-    default_reason = "USER_NOT_FOUND"
-
-    def __init__(self, *, user_id: int | None = None, handle: str | None = None) -> None:
-        if handle is not None:
-            super().__init__(f"no user has the handle @{handle}", metadata={"handle": handle})
-        else:
-            super().__init__(f"user {user_id} does not exist", metadata={"user_id": str(user_id)})
-
-
-class NotTheCaller(PermissionDenied):
-    """A request names a user who must be the caller, and is someone else."""
-
-    default_reason = "NOT_THE_CALLER"
-
-    def __init__(self, field: str, user_id: int) -> None:
-        super().__init__(
-            f"{field} {user_id} is not you: you can only act as the signed-in user",
-            metadata={"field": field, "user_id": str(user_id)},
-        )
-
-
 class BlockedByUser(PermissionDenied):
     default_reason = "BLOCKED_BY_USER"
 
@@ -121,16 +89,6 @@ class SelfRelation(InvalidArgument):
         super().__init__(
             f"you cannot {verb} yourself",
             violations=[FieldViolation(field, f"must not be your own user id (you cannot {verb} yourself)")],
-        )
-
-
-class InvalidPageToken(InvalidArgument):
-    default_reason = "INVALID_PAGE_TOKEN"
-
-    def __init__(self, why: str) -> None:
-        super().__init__(
-            f"page_token: {why}; pass the next_page_token of the previous page unchanged, or none for the first page",
-            violations=[FieldViolation("page_token", why)],
         )
 
 
@@ -236,7 +194,7 @@ class Relationship:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pages (AIP-158)
+# Pages (AIP-158): where a page ended; mesh.paging turns it into a page token
 
 
 @dataclass(frozen=True)
@@ -253,45 +211,12 @@ class EdgePage:
     next_position: ListPosition | None  # None on the last page
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def encode_page_token(listing: str, owner_id: int, position: ListPosition) -> str:
-    """An opaque token: the position, bound to the list it was made for (AIP-158).
-
-    Not signed: it only moves a cursor inside a list the caller may read anyway, and decoding
-    checks every field, so a forged token can do nothing a valid one could not.
-    """
-    body = {"l": listing, "u": owner_id, "t": position.create_time_ms, "i": position.other_id}
-    return _b64(json.dumps(body, separators=(",", ":")).encode())
-
-
-def decode_page_token(token: str, listing: str, owner_id: int) -> ListPosition | None:
-    """The position a token names; None for an empty token (the first page)."""
-    if not token:
-        return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidPageToken("not a page token this server issued") from None
-    if not isinstance(body, dict) or set(body) != {"l", "u", "t", "i"}:
-        raise InvalidPageToken("not a page token this server issued")
-    create_time_ms, other_id = body["t"], body["i"]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (create_time_ms, other_id)):
-        raise InvalidPageToken("not a page token this server issued")
-    if body["l"] != listing or body["u"] != owner_id:
-        raise InvalidPageToken("this token belongs to another list (other RPC or other user)")
-    return ListPosition(create_time_ms, other_id)
-
-
-def page_size(requested: int, *, default: int, maximum: int) -> int:
-    """AIP-158: 0 means the default; the proto's rules already refuse sizes above the maximum."""
-    return default if requested <= 0 else min(requested, maximum)
-
-
 # ---------------------------------------------------------------------------------------------
 # Sessions
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,11 @@ mesh.idempotency.once, scoped by the RPC's full method name, so a retry returns 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from mesh import context, ids
-from mesh.errors import FieldViolation, InvalidArgument, Unauthenticated
+from mesh.api import caller_id, optional_id, parse_id, to_timestamp
 from mesh.idempotency import AnswerLog, once
 from svc_graph.domain import Profile, ProfileChanges, Relationship, SessionTokens, TOKEN_TYPE
 from svc_graph.service import Accounts, ProfilePage, Sessions, SocialGraph
@@ -27,33 +24,6 @@ M = TypeVar("M", bound=Message)
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["GraphService"].full_name
 
-def _parse_id(field: str, text: str) -> int:
-    try:
-        return ids.parse(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"{field}: {exc}", violations=[FieldViolation(field, str(exc))], reason="INVALID_ID") from None
-
-
-def _optional_id(field: str, text: str) -> int | None:
-    return _parse_id(field, text) if text else None
-
-
-def _caller() -> int | None:
-    """The verified caller of this call (set by the pipeline from the gateway's header), if any."""
-    raw = context.caller_user_id.get()
-    if not raw:
-        return None
-    try:
-        return ids.parse(raw)
-    except ValueError:
-        raise Unauthenticated("the caller's identity is not a user id", reason="INVALID_CALLER") from None
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
 
 def _user(profile: Profile) -> user_pb2.User:
     user = profile.user
@@ -62,7 +32,7 @@ def _user(profile: Profile) -> user_pb2.User:
         handle=user.handle,
         display_name=user.display_name,
         bio=user.bio,
-        create_time=_timestamp(user.create_time),
+        create_time=to_timestamp(user.create_time),
         follower_count=profile.counts.followers,
         following_count=profile.counts.following,
         celebrity=profile.celebrity,
@@ -86,9 +56,9 @@ def _session_fields(tokens: SessionTokens) -> dict:
         "access_token": tokens.access_token.token,
         "user_id": str(tokens.user_id),
         "token_type": TOKEN_TYPE,
-        "expire_time": _timestamp(tokens.access_token.expire_time),
+        "expire_time": to_timestamp(tokens.access_token.expire_time),
         "refresh_token": tokens.refresh_token,
-        "refresh_expire_time": _timestamp(tokens.refresh_expire_time),
+        "refresh_expire_time": to_timestamp(tokens.refresh_expire_time),
     }
 
 
@@ -120,21 +90,21 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
                                 pb.CreateUserResponse, create)
 
     async def GetUser(self, request: pb.GetUserRequest, ctx) -> pb.GetUserResponse:
-        profile, relationship = await self._accounts.get_user(_caller(), _parse_id("user_id", request.user_id))
+        profile, relationship = await self._accounts.get_user(caller_id(), parse_id("user_id", request.user_id))
         return pb.GetUserResponse(user=_user(profile), relationship=_relationship(relationship))
 
     async def LookupUser(self, request: pb.LookupUserRequest, ctx) -> pb.LookupUserResponse:
-        profile, relationship = await self._accounts.lookup_user(_caller(), request.handle)
+        profile, relationship = await self._accounts.lookup_user(caller_id(), request.handle)
         return pb.LookupUserResponse(user=_user(profile), relationship=_relationship(relationship))
 
     async def BatchGetUsers(self, request: pb.BatchGetUsersRequest, ctx) -> pb.BatchGetUsersResponse:
-        user_ids = [_parse_id(f"user_ids[{i}]", text) for i, text in enumerate(request.user_ids)]
+        user_ids = [parse_id(f"user_ids[{i}]", text) for i, text in enumerate(request.user_ids)]
         profiles = await self._accounts.batch_get_users(user_ids)
         return pb.BatchGetUsersResponse(users=[_user(p) for p in profiles])
 
     async def UpdateUser(self, request: pb.UpdateUserRequest, ctx) -> pb.UpdateUserResponse:
-        caller = _caller()
-        user_id = _parse_id("user_id", request.user_id)
+        caller = caller_id()
+        user_id = parse_id("user_id", request.user_id)
         changes = ProfileChanges(
             display_name=request.display_name if request.HasField("display_name") else None,
             bio=request.bio if request.HasField("bio") else None,
@@ -162,9 +132,9 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
     # --- follows ------------------------------------------------------------------------------
 
     async def FollowUser(self, request: pb.FollowUserRequest, ctx) -> pb.FollowUserResponse:
-        caller = _caller()
-        followee_id = _parse_id("following_user_id", request.following_user_id)
-        claimed_follower_id = _optional_id("follower_user_id", request.follower_user_id)
+        caller = caller_id()
+        followee_id = parse_id("following_user_id", request.following_user_id)
+        claimed_follower_id = optional_id("follower_user_id", request.follower_user_id)
 
         async def follow() -> pb.FollowUserResponse:
             follower_id = await self._graph.follow(caller, followee_id, claimed_follower_id)
@@ -173,8 +143,8 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         return await self._once("FollowUser", request.request_id, str(caller or ""), pb.FollowUserResponse, follow)
 
     async def UnfollowUser(self, request: pb.UnfollowUserRequest, ctx) -> pb.UnfollowUserResponse:
-        caller = _caller()
-        followee_id = _parse_id("following_user_id", request.following_user_id)
+        caller = caller_id()
+        followee_id = parse_id("following_user_id", request.following_user_id)
 
         async def unfollow() -> pb.UnfollowUserResponse:
             follower_id = await self._graph.unfollow(caller, followee_id)
@@ -184,21 +154,21 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
 
     async def ListFollowers(self, request: pb.ListFollowersRequest, ctx) -> pb.ListFollowersResponse:
         page = await self._graph.list_followers(
-            _caller(), _parse_id("user_id", request.user_id), request.page_size, request.page_token
+            caller_id(), parse_id("user_id", request.user_id), request.page_size, request.page_token
         )
         return pb.ListFollowersResponse(**_users_page(page))
 
     async def ListFollowing(self, request: pb.ListFollowingRequest, ctx) -> pb.ListFollowingResponse:
         page = await self._graph.list_following(
-            _caller(), _parse_id("user_id", request.user_id), request.page_size, request.page_token
+            caller_id(), parse_id("user_id", request.user_id), request.page_size, request.page_token
         )
         return pb.ListFollowingResponse(**_users_page(page))
 
     # --- blocks and mutes ---------------------------------------------------------------------
 
     async def BlockUser(self, request: pb.BlockUserRequest, ctx) -> pb.BlockUserResponse:
-        caller = _caller()
-        blocked_id = _parse_id("blocked_user_id", request.blocked_user_id)
+        caller = caller_id()
+        blocked_id = parse_id("blocked_user_id", request.blocked_user_id)
 
         async def block() -> pb.BlockUserResponse:
             await self._graph.block(caller, blocked_id)
@@ -207,8 +177,8 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         return await self._once("BlockUser", request.request_id, str(caller or ""), pb.BlockUserResponse, block)
 
     async def UnblockUser(self, request: pb.UnblockUserRequest, ctx) -> pb.UnblockUserResponse:
-        caller = _caller()
-        blocked_id = _parse_id("blocked_user_id", request.blocked_user_id)
+        caller = caller_id()
+        blocked_id = parse_id("blocked_user_id", request.blocked_user_id)
 
         async def unblock() -> pb.UnblockUserResponse:
             await self._graph.unblock(caller, blocked_id)
@@ -217,12 +187,12 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         return await self._once("UnblockUser", request.request_id, str(caller or ""), pb.UnblockUserResponse, unblock)
 
     async def ListBlockedUsers(self, request: pb.ListBlockedUsersRequest, ctx) -> pb.ListBlockedUsersResponse:
-        page = await self._graph.list_blocked(_caller(), request.page_size, request.page_token)
+        page = await self._graph.list_blocked(caller_id(), request.page_size, request.page_token)
         return pb.ListBlockedUsersResponse(**_users_page(page))
 
     async def MuteUser(self, request: pb.MuteUserRequest, ctx) -> pb.MuteUserResponse:
-        caller = _caller()
-        muted_id = _parse_id("muted_user_id", request.muted_user_id)
+        caller = caller_id()
+        muted_id = parse_id("muted_user_id", request.muted_user_id)
 
         async def mute() -> pb.MuteUserResponse:
             await self._graph.mute(caller, muted_id)
@@ -231,8 +201,8 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         return await self._once("MuteUser", request.request_id, str(caller or ""), pb.MuteUserResponse, mute)
 
     async def UnmuteUser(self, request: pb.UnmuteUserRequest, ctx) -> pb.UnmuteUserResponse:
-        caller = _caller()
-        muted_id = _parse_id("muted_user_id", request.muted_user_id)
+        caller = caller_id()
+        muted_id = parse_id("muted_user_id", request.muted_user_id)
 
         async def unmute() -> pb.UnmuteUserResponse:
             await self._graph.unmute(caller, muted_id)
@@ -241,19 +211,19 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         return await self._once("UnmuteUser", request.request_id, str(caller or ""), pb.UnmuteUserResponse, unmute)
 
     async def ListMutedUsers(self, request: pb.ListMutedUsersRequest, ctx) -> pb.ListMutedUsersResponse:
-        page = await self._graph.list_muted(_caller(), request.page_size, request.page_token)
+        page = await self._graph.list_muted(caller_id(), request.page_size, request.page_token)
         return pb.ListMutedUsersResponse(**_users_page(page))
 
     # --- internal: other services call these directly, with or without a caller ----------------
 
     async def ListFollowerIds(self, request: pb.ListFollowerIdsRequest, ctx) -> pb.ListFollowerIdsResponse:
-        page = await self._graph.follower_ids(_parse_id("user_id", request.user_id), request.page_size, request.page_token)
+        page = await self._graph.follower_ids(parse_id("user_id", request.user_id), request.page_size, request.page_token)
         return pb.ListFollowerIdsResponse(
             user_ids=[str(i) for i in page.user_ids], next_page_token=page.next_page_token, celebrity=page.celebrity
         )
 
     async def ListFollowingIds(self, request: pb.ListFollowingIdsRequest, ctx) -> pb.ListFollowingIdsResponse:
-        page = await self._graph.following_ids(_parse_id("user_id", request.user_id), request.page_size, request.page_token)
+        page = await self._graph.following_ids(parse_id("user_id", request.user_id), request.page_size, request.page_token)
         return pb.ListFollowingIdsResponse(
             user_ids=[str(i) for i in page.user_ids],
             next_page_token=page.next_page_token,
@@ -263,7 +233,7 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
     async def BatchGetRelationships(
         self, request: pb.BatchGetRelationshipsRequest, ctx
     ) -> pb.BatchGetRelationshipsResponse:
-        user_id = _parse_id("user_id", request.user_id)
-        targets = [_parse_id(f"target_user_ids[{i}]", text) for i, text in enumerate(request.target_user_ids)]
+        user_id = parse_id("user_id", request.user_id)
+        targets = [parse_id(f"target_user_ids[{i}]", text) for i, text in enumerate(request.target_user_ids)]
         relationships = await self._graph.relationships(user_id, targets)
         return pb.BatchGetRelationshipsResponse(relationships=[_relationship(r) for r in relationships])

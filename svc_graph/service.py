@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mesh.errors import NotTheCaller, UserNotFound, require_caller
+from mesh.paging import decode_page_token, encode_page_token, page_size
 from svc_graph.domain import (
     REFRESH_REUSE_GRACE,
     REFRESH_TOKEN_TTL,
-    AuthenticationRequired,
     BlockCreated,
     BlockDeleted,
     BlockedByUser,
@@ -30,9 +31,9 @@ from svc_graph.domain import (
     GraphEvent,
     HandleTaken,
     InvalidCredentials,
+    ListPosition,
     MuteCreated,
     MuteDeleted,
-    NotTheCaller,
     Profile,
     ProfileChanges,
     RefreshTokenInvalid,
@@ -45,13 +46,9 @@ from svc_graph.domain import (
     SessionTokens,
     User,
     UserCreated,
-    UserNotFound,
     UserUpdated,
     YouBlockUser,
-    decode_page_token,
-    encode_page_token,
     encode_refresh_token,
-    page_size,
     refresh_token_hash,
     successor_refresh_token,
 )
@@ -78,12 +75,6 @@ class GraphSettings:
     max_page_size: int = 100
     default_id_page_size: int = 1000
     max_id_page_size: int = 5000
-
-
-def require_caller(caller: int | None) -> int:
-    if caller is None:
-        raise AuthenticationRequired()
-    return caller
 
 
 async def relationships_between(graph: GraphStore, subject_id: int, target_ids: Sequence[int]) -> list[Relationship]:
@@ -549,10 +540,12 @@ class SocialGraph:
         self, listing: str, relation: Relation, direction: Direction, user_id: int, size: int, token: str,
         *, default: int, maximum: int,
     ) -> tuple[list[int], str]:
-        after = decode_page_token(token, listing, user_id)
+        position = decode_page_token(token, listing, user_id, arity=2)
         await self._require_user(user_id)
+        after = ListPosition(*position) if position else None
         page = await self._graph.page(relation, direction, user_id, after, page_size(size, default=default, maximum=maximum))
-        next_token = "" if page.next_position is None else encode_page_token(listing, user_id, page.next_position)
+        last = page.next_position
+        next_token = "" if last is None else encode_page_token(listing, user_id, (last.create_time_ms, last.other_id))
         return [edge.other_than(user_id) for edge in page.edges], next_token
 
     async def _profile_page(

@@ -1,7 +1,8 @@
 """In-memory fakes of svc_graph's ports, for unit tests: no I/O, same contracts as the adapters.
 
 Each fake keeps what the real store keeps and records the events it was given, so tests assert on
-behaviour (who follows whom, what was announced) rather than on calls.
+behaviour (who follows whom, what was announced) rather than on calls. The fakes of the Clock and
+IdGenerator ports are mesh.testing's (ManualClock, SequentialIds).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from mesh.errors import Unavailable
 from svc_graph.domain import (
@@ -31,25 +32,6 @@ from svc_graph.domain import (
     handle_key,
 )
 from svc_graph.ports import CachedCounts
-
-
-class ManualClock:
-    def __init__(self, start: datetime = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)):
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-class SequentialIds:
-    def __init__(self, start: int = 1000):
-        self._next = itertools.count(start)
-
-    def new_id(self) -> int:
-        return next(self._next)
 
 
 class FakePasswordHasher:

@@ -1,4 +1,4 @@
-"""The language of svc_timeline: timeline entries, slices of timelines and how they merge, page tokens.
+"""The language of svc_timeline: timeline entries, slices of timelines and how they merge.
 
 Plain data and pure functions; no I/O and no generated code. The typed errors subclass the ones of
 mesh.errors, so the one table there turns each into its gRPC status.
@@ -6,36 +6,20 @@ mesh.errors, so the one table there turns each into its gRPC status.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mesh.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from mesh.errors import PermissionDenied
 
+# GetHomeTimeline and GetUserTimeline: a page_size of 0 gets the default; the proto rules bound it to 0..100
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class AuthenticationRequired(Unauthenticated):
-    default_reason = "AUTHENTICATION_REQUIRED"
-
-    def __init__(self) -> None:
-        super().__init__("this call needs a signed-in user: send an access token (Authorization: Bearer ...)")
-
-
-class UserNotFound(NotFound):
-    default_reason = "USER_NOT_FOUND"
-
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"no user has the id {user_id}", metadata={"user_id": str(user_id)})
+# Errors (those every service raises, e.g. UserNotFound, are in mesh.errors)
 
 
 class BlockedByUser(PermissionDenied):
@@ -47,15 +31,6 @@ class BlockedByUser(PermissionDenied):
 
 class PoisonEvent(Exception):
     """An event no retry can handle (undecodable, or ids that are not ids): dropped and logged."""
-
-
-class InvalidPageToken(InvalidArgument):
-    def __init__(self, why: str) -> None:
-        super().__init__(
-            f"page_token: {why}; pass the next_page_token of the previous page unchanged, or none for the first page",
-            violations=[FieldViolation("page_token", why)],
-            reason="INVALID_PAGE_TOKEN",
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,42 +213,3 @@ class MergeSources:
     follows, and the reader's own when the reader is a celebrity (whose tweets go nowhere)."""
 
     user_ids: tuple[int, ...]
-
-
-def page_size(requested: int) -> int:
-    """The contract's page size: 0 means the default; the proto rules bound it to 0..100."""
-    if requested <= 0:
-        return DEFAULT_PAGE_SIZE
-    return min(requested, MAX_PAGE_SIZE)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def encode_page_token(key: TimelineKey, before_tweet_id: int) -> str:
-    """An opaque token (AIP-158): the last tweet id served, bound to the timeline it was made for.
-
-    Not signed: it only moves a cursor inside a timeline the caller may read anyway, and decoding
-    checks every field, so a forged token can do nothing a valid one could not.
-    """
-    body = {"k": key.kind.value, "u": key.owner_id, "b": before_tweet_id}
-    return _b64(json.dumps(body, separators=(",", ":")).encode())
-
-
-def decode_page_token(token: str, key: TimelineKey) -> int | None:
-    """The tweet id a page reads below; None for an empty token (the first page)."""
-    if not token:
-        return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidPageToken("not a page token this server issued") from None
-    if not isinstance(body, dict) or set(body) != {"k", "u", "b"}:
-        raise InvalidPageToken("not a page token this server issued")
-    before = body["b"]
-    if not isinstance(before, int) or isinstance(before, bool) or before <= 0:
-        raise InvalidPageToken("not a page token this server issued")
-    if body["k"] != key.kind.value or body["u"] != key.owner_id:
-        raise InvalidPageToken("this token belongs to another timeline (other RPC or other user)")
-    return before

@@ -8,32 +8,11 @@ as tweetmesh.tweet.v1.Tweet messages and are returned as they are.
 
 from __future__ import annotations
 
-from mesh import context, ids
-from mesh.errors import FieldViolation, InvalidArgument, Unauthenticated
+from mesh.api import caller_id, parse_id
 from svc_timeline.domain import TimelinePage
 from svc_timeline.service import TimelineReader
 from tweetmesh.timeline.v1 import timeline_service_pb2 as pb
 from tweetmesh.timeline.v1 import timeline_service_pb2_grpc
-
-
-def _parse_id(field: str, text: str) -> int:
-    try:
-        return ids.parse(text)
-    except ValueError as exc:
-        raise InvalidArgument(
-            f"{field}: {exc}", violations=[FieldViolation(field, str(exc))], reason="INVALID_ID"
-        ) from None
-
-
-def _caller() -> int | None:
-    """The verified caller of this call (set by the pipeline from the gateway's header), if any."""
-    raw = context.caller_user_id.get()
-    if not raw:
-        return None
-    try:
-        return ids.parse(raw)
-    except ValueError:
-        raise Unauthenticated("the caller's identity is not a user id", reason="INVALID_CALLER") from None
 
 
 def _fields(page: TimelinePage) -> dict:
@@ -45,10 +24,10 @@ class TimelineServiceApi(timeline_service_pb2_grpc.TimelineServiceServicer):
         self._reader = reader
 
     async def GetHomeTimeline(self, request: pb.GetHomeTimelineRequest, ctx) -> pb.GetHomeTimelineResponse:
-        page = await self._reader.home(_caller(), request.page_size, request.page_token)
+        page = await self._reader.home(caller_id(), request.page_size, request.page_token)
         return pb.GetHomeTimelineResponse(**_fields(page))
 
     async def GetUserTimeline(self, request: pb.GetUserTimelineRequest, ctx) -> pb.GetUserTimelineResponse:
-        user_id = _parse_id("user_id", request.user_id)
-        page = await self._reader.user(_caller(), user_id, request.page_size, request.page_token)
+        user_id = parse_id("user_id", request.user_id)
+        page = await self._reader.user(caller_id(), user_id, request.page_size, request.page_token)
         return pb.GetUserTimelineResponse(**_fields(page))

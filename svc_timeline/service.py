@@ -20,13 +20,17 @@ from contextlib import aclosing
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mesh.errors import UserNotFound, require_caller
+from mesh.paging import decode_page_token, encode_page_token, page_size
 from svc_timeline import metrics
 from svc_timeline.aio import chunks, gather_bounded
 from svc_timeline.domain import (
-    AuthenticationRequired,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     BlockedByUser,
     FollowerPage,
     HydratedTweet,
+    MergedPage,
     MergeSources,
     Relationship,
     TimelineEntry,
@@ -34,12 +38,8 @@ from svc_timeline.domain import (
     TimelineKind,
     TimelinePage,
     TimelineSlice,
-    UserNotFound,
-    decode_page_token,
-    encode_page_token,
     first_of_each_content,
     merge_newest_first,
-    page_size,
 )
 from svc_timeline.ports import FollowerDirectory, HomeTimelineStore, TimelineCache, TweetDirectory, UserTimelineStore
 
@@ -77,12 +77,6 @@ class TimelineSettings:
 class FanOutResult:
     home_writes: int
     celebrity: bool
-
-
-def require_caller(caller: int | None) -> int:
-    if caller is None:
-        raise AuthenticationRequired()
-    return caller
 
 
 class FanOut:
@@ -242,8 +236,8 @@ class TimelineReader:
     async def home(self, caller: int | None, requested_page_size: int, page_token: str) -> TimelinePage:
         reader = require_caller(caller)
         key = TimelineKey.home(reader)
-        before = decode_page_token(page_token, key)
-        size = page_size(requested_page_size)
+        before = _cursor(page_token, key)
+        size = page_size(requested_page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         home_slices, merged_slices = await _gather(
             self._slices([key], before, size), self._merged_slices(reader, before, size)
         )
@@ -263,13 +257,13 @@ class TimelineReader:
                 stale.append(tagged_entry)
         await self._drop_stale(stale)
         tweets = [hydrated[entry.tweet_id] for _, entry in first_of_each_content(shown)]
-        return TimelinePage(tweets, encode_page_token(key, page.cursor) if page.has_more and page.cursor else "")
+        return TimelinePage(tweets, _next_page_token(key, page))
 
     async def user(self, caller: int | None, user_id: int, requested_page_size: int, page_token: str) -> TimelinePage:
         reader = require_caller(caller)
         key = TimelineKey.user(user_id)
-        before = decode_page_token(page_token, key)
-        size = page_size(requested_page_size)
+        before = _cursor(page_token, key)
+        size = page_size(requested_page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         relationship, slices = await _gather(
             self._graph.relationship_to_existing_user(reader, user_id) if user_id != reader else _own_relationship(),
             self._slices([key], before, size),
@@ -288,7 +282,7 @@ class TimelineReader:
                 # tweet service does not return was deleted (or was a retweet since undone)
                 stale.append((key_, entry))
         await self._drop_stale(stale)
-        return TimelinePage(shown, encode_page_token(key, page.cursor) if page.has_more and page.cursor else "")
+        return TimelinePage(shown, _next_page_token(key, page))
 
     async def _merged_slices(self, reader: int, before: int | None, size: int) -> list[TimelineSlice]:
         sources = await self._merge_sources(reader)
@@ -397,6 +391,19 @@ def _home_verdict(
     if _visible(entry, tweet):
         return _Verdict.SHOW
     return _Verdict.DROP if _gone_for_everyone(key, entry, tweet, relationships) else _Verdict.HIDE
+
+
+def _cursor(page_token: str, key: TimelineKey) -> int | None:
+    """The tweet id a page reads below, from a token of this timeline; None for the first page."""
+    position = decode_page_token(page_token, key.kind.value, key.owner_id, arity=1)
+    return position[0] if position else None
+
+
+def _next_page_token(key: TimelineKey, page: MergedPage) -> str:
+    """The token of the page below this one's oldest entry; "" on the last page."""
+    if not (page.has_more and page.cursor):
+        return ""
+    return encode_page_token(key.kind.value, key.owner_id, (page.cursor,))
 
 
 def _slice_of(key: TimelineKey, entries: Sequence[TimelineEntry], size: int) -> TimelineSlice:

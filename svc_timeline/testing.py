@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mesh.errors import Unavailable
+from mesh.errors import Unavailable, UserNotFound
 from svc_timeline.domain import (
     FollowerPage,
     FollowingPage,
@@ -19,7 +19,6 @@ from svc_timeline.domain import (
     Relationship,
     TimelineEntry,
     TimelineKey,
-    UserNotFound,
 )
 from svc_timeline.ports import CachedSlice
 from svc_timeline.service import FanOut, TimelineReader, TimelineSettings

@@ -7,16 +7,13 @@ mesh.errors, so the one table there turns each into its gRPC status, and each ca
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Union
 
-from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from mesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 
 MAX_MEDIA_PER_TWEET = 4
 # Only these may be attached several to a tweet; the other allowed types (GIF, video) come alone.
@@ -27,26 +24,7 @@ MAX_MENTIONS = 10
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class AuthenticationRequired(Unauthenticated):
-    default_reason = "AUTHENTICATION_REQUIRED"
-
-    def __init__(self) -> None:
-        super().__init__("this call needs a signed-in user: send an access token (Authorization: Bearer ...)")
-
-
-class NotTheCaller(PermissionDenied):
-    """A request names a user who must be the caller, and is someone else."""
-
-    default_reason = "NOT_THE_CALLER"
-
-    def __init__(self, field_name: str, user_id: int) -> None:
-        super().__init__(
-            f"{field_name} {user_id} is not you: you can only post as the signed-in user",
-            metadata={"field": field_name, "user_id": str(user_id)},
-        )
+# Errors (those every service raises, e.g. UserNotFound, are in mesh.errors)
 
 
 class TweetNotFound(NotFound):
@@ -62,13 +40,6 @@ class NotTheAuthor(PermissionDenied):
 
     def __init__(self, tweet_id: int) -> None:
         super().__init__(f"tweet {tweet_id} is not yours: only its author can delete it", metadata={"tweet_id": str(tweet_id)})
-
-
-class UserNotFound(NotFound):
-    default_reason = "USER_NOT_FOUND"
-
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"user {user_id} does not exist", metadata={"user_id": str(user_id)})
 
 
 class MediaNotFound(NotFound):
@@ -135,16 +106,6 @@ class UploadRejected(FailedPrecondition):
         super().__init__(
             f"media {media_id} was rejected: {why}; upload the file again as a new media",
             metadata={"media_id": str(media_id)},
-        )
-
-
-class InvalidPageToken(InvalidArgument):
-    default_reason = "INVALID_PAGE_TOKEN"
-
-    def __init__(self, why: str) -> None:
-        super().__init__(
-            f"page_token: {why}; pass the next_page_token of the previous page unchanged, or none for the first page",
-            violations=[FieldViolation("page_token", why)],
         )
 
 
@@ -367,7 +328,7 @@ def upload_mismatch(media: Media, stored: StoredObject) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pages (AIP-158)
+# Pages (AIP-158): where a page ended; mesh.paging turns it into a page token
 
 
 @dataclass(frozen=True)
@@ -388,43 +349,6 @@ class AuthorTweetPage:
 class ReplyPage:
     reply_ids: list[int]
     next_after: int | None  # the last reply id of the page; None on the last page
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def encode_page_token(listing: str, owner_id: int, position: tuple[int, ...]) -> str:
-    """An opaque token: the position, bound to the list it was made for (AIP-158).
-
-    Not signed: it only moves a cursor inside a list the caller may read anyway, and decoding
-    checks every field, so a forged token can do nothing a valid one could not.
-    """
-    body = {"l": listing, "o": owner_id, "p": list(position)}
-    return _b64(json.dumps(body, separators=(",", ":")).encode())
-
-
-def decode_page_token(token: str, listing: str, owner_id: int, arity: int) -> tuple[int, ...] | None:
-    """The position a token names; None for an empty token (the first page)."""
-    if not token:
-        return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidPageToken("not a page token this server issued") from None
-    if not isinstance(body, dict) or set(body) != {"l", "o", "p"} or not isinstance(body["p"], list):
-        raise InvalidPageToken("not a page token this server issued")
-    position = body["p"]
-    if len(position) != arity or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in position):
-        raise InvalidPageToken("not a page token this server issued")
-    if body["l"] != listing or body["o"] != owner_id:
-        raise InvalidPageToken("this token belongs to another list (other RPC, user, tweet or filters)")
-    return tuple(position)
-
-
-def page_size(requested: int, *, default: int, maximum: int) -> int:
-    """AIP-158: 0 means the default; the proto's rules already refuse sizes above the maximum."""
-    return default if requested <= 0 else min(requested, maximum)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,14 +16,11 @@ pipeline validated the request.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from mesh import context, ids
-from mesh.errors import FieldViolation, InvalidArgument, Unauthenticated
+from mesh.api import caller_id, optional_id, parse_id, to_timestamp
 from mesh.idempotency import AnswerLog, once
 from svc_tweet.domain import AuthorProfile, HydratedTweet, Media, MediaState
 from svc_tweet.service import MediaLibrary, TweetPage, TweetReader, Tweets
@@ -43,34 +40,6 @@ _MEDIA_STATES = {
 }
 
 
-def _parse_id(field: str, text: str) -> int:
-    try:
-        return ids.parse(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"{field}: {exc}", violations=[FieldViolation(field, str(exc))], reason="INVALID_ID") from None
-
-
-def _optional_id(field: str, text: str) -> int | None:
-    return _parse_id(field, text) if text else None
-
-
-def _caller() -> int | None:
-    """The verified caller of this call (set by the pipeline from the gateway's header), if any."""
-    raw = context.caller_user_id.get()
-    if not raw:
-        return None
-    try:
-        return ids.parse(raw)
-    except ValueError:
-        raise Unauthenticated("the caller's identity is not a user id", reason="INVALID_CALLER") from None
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _id(value: int | None) -> str:
     return "" if value is None else str(value)
 
@@ -86,7 +55,7 @@ def _user(profile: AuthorProfile) -> user_pb2.User:
         celebrity=profile.celebrity,
     )
     if profile.create_time is not None:
-        user.create_time.CopyFrom(_timestamp(profile.create_time))
+        user.create_time.CopyFrom(to_timestamp(profile.create_time))
     return user
 
 
@@ -116,7 +85,7 @@ def _tweet(hydrated: HydratedTweet) -> tweet_pb2.Tweet:
         reply_count=hydrated.counts.replies,
         quote_count=hydrated.counts.quotes,
         caller_retweeted=hydrated.caller_retweeted,
-        create_time=_timestamp(tweet.create_time),
+        create_time=to_timestamp(tweet.create_time),
     )
     if hydrated.author is not None:
         message.author.CopyFrom(_user(hydrated.author))
@@ -136,7 +105,7 @@ def _media(media: Media, url: str) -> tweet_pb2.Media:
         state=_MEDIA_STATES[media.state],
         url=url,
         failure_reason=media.failure_reason,
-        create_time=_timestamp(media.create_time),
+        create_time=to_timestamp(media.create_time),
     )
 
 
@@ -160,28 +129,28 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
 
     async def CreateTweet(self, request: pb.CreateTweetRequest, ctx) -> pb.CreateTweetResponse:
         hydrated = await self._tweets.create_tweet(
-            _caller(),
+            caller_id(),
             request.twitter_content,
-            media_ids=[_parse_id(f"images[{i}]", text) for i, text in enumerate(request.images)],
-            in_reply_to_tweet_id=_optional_id("in_reply_to_tweet_id", request.in_reply_to_tweet_id),
-            quoted_tweet_id=_optional_id("quoted_tweet_id", request.quoted_tweet_id),
-            claimed_author_id=_optional_id("user_id", request.user_id),
+            media_ids=[parse_id(f"images[{i}]", text) for i, text in enumerate(request.images)],
+            in_reply_to_tweet_id=optional_id("in_reply_to_tweet_id", request.in_reply_to_tweet_id),
+            quoted_tweet_id=optional_id("quoted_tweet_id", request.quoted_tweet_id),
+            claimed_author_id=optional_id("user_id", request.user_id),
             request_id=request.request_id,
         )
         return pb.CreateTweetResponse(tweet_id=str(hydrated.tweet.tweet_id), tweet=_tweet(hydrated))
 
     async def GetTweet(self, request: pb.GetTweetRequest, ctx) -> pb.GetTweetResponse:
-        hydrated = await self._reader.get_tweet(_caller(), _parse_id("tweet_id", request.tweet_id))
+        hydrated = await self._reader.get_tweet(caller_id(), parse_id("tweet_id", request.tweet_id))
         return pb.GetTweetResponse(tweet=_tweet(hydrated))
 
     async def BatchGetTweets(self, request: pb.BatchGetTweetsRequest, ctx) -> pb.BatchGetTweetsResponse:
-        tweet_ids = [_parse_id(f"tweet_ids[{i}]", text) for i, text in enumerate(request.tweet_ids)]
-        found = await self._reader.batch_get_tweets(_caller(), tweet_ids)
+        tweet_ids = [parse_id(f"tweet_ids[{i}]", text) for i, text in enumerate(request.tweet_ids)]
+        found = await self._reader.batch_get_tweets(caller_id(), tweet_ids)
         return pb.BatchGetTweetsResponse(tweets=[_tweet(t) for t in found])
 
     async def DeleteTweet(self, request: pb.DeleteTweetRequest, ctx) -> pb.DeleteTweetResponse:
-        caller = _caller()
-        tweet_id = _parse_id("tweet_id", request.tweet_id)
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
 
         async def delete() -> pb.DeleteTweetResponse:
             await self._tweets.delete_tweet(caller, tweet_id)
@@ -191,22 +160,22 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
 
     async def ListUserTweets(self, request: pb.ListUserTweetsRequest, ctx) -> pb.ListUserTweetsResponse:
         page = await self._reader.list_user_tweets(
-            _caller(), _parse_id("user_id", request.user_id), request.page_size, request.page_token,
+            caller_id(), parse_id("user_id", request.user_id), request.page_size, request.page_token,
             exclude_replies=request.exclude_replies, exclude_retweets=request.exclude_retweets,
         )
         return pb.ListUserTweetsResponse(**_page(page))
 
     async def ListReplies(self, request: pb.ListRepliesRequest, ctx) -> pb.ListRepliesResponse:
         page = await self._reader.list_replies(
-            _caller(), _parse_id("tweet_id", request.tweet_id), request.page_size, request.page_token
+            caller_id(), parse_id("tweet_id", request.tweet_id), request.page_size, request.page_token
         )
         return pb.ListRepliesResponse(**_page(page))
 
     # --- retweets -----------------------------------------------------------------------------
 
     async def Retweet(self, request: pb.RetweetRequest, ctx) -> pb.RetweetResponse:
-        caller = _caller()
-        tweet_id = _parse_id("tweet_id", request.tweet_id)
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
 
         async def retweet() -> pb.RetweetResponse:
             retweet_id, original_id = await self._tweets.retweet(caller, tweet_id)
@@ -215,8 +184,8 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
         return await self._once("Retweet", request.request_id, caller, pb.RetweetResponse, retweet)
 
     async def UndoRetweet(self, request: pb.UndoRetweetRequest, ctx) -> pb.UndoRetweetResponse:
-        caller = _caller()
-        tweet_id = _parse_id("tweet_id", request.tweet_id)
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
 
         async def undo() -> pb.UndoRetweetResponse:
             await self._tweets.undo_retweet(caller, tweet_id)
@@ -227,7 +196,7 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
     # --- media --------------------------------------------------------------------------------
 
     async def CreateMediaUpload(self, request: pb.CreateMediaUploadRequest, ctx) -> pb.CreateMediaUploadResponse:
-        caller = _caller()
+        caller = caller_id()
 
         async def create() -> pb.CreateMediaUploadResponse:
             slot = await self._media.create_upload(caller, request.content_type, request.size_bytes)
@@ -236,7 +205,7 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
                 upload_url=slot.upload.url,
                 upload_method=slot.upload.method,
                 upload_headers=slot.upload.headers,
-                expire_time=_timestamp(slot.expire_time),
+                expire_time=to_timestamp(slot.expire_time),
             )
 
         # a retry gets the first slot back, URL and expiry included; once that expired, the
@@ -246,9 +215,9 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
     async def CompleteMediaUpload(self, request: pb.CompleteMediaUploadRequest, ctx) -> pb.CompleteMediaUploadResponse:
         # idempotent by nature (completing a READY media returns it, a rejected one stays
         # rejected), so no request log: a retry gets a fresh download URL, not an expired one
-        media = await self._media.complete_upload(_caller(), _parse_id("media_id", request.media_id))
+        media = await self._media.complete_upload(caller_id(), parse_id("media_id", request.media_id))
         return pb.CompleteMediaUploadResponse(media=_media(media, self._media.download_url(media)))
 
     async def GetMedia(self, request: pb.GetMediaRequest, ctx) -> pb.GetMediaResponse:
-        media = await self._media.get_media(_caller(), _parse_id("media_id", request.media_id))
+        media = await self._media.get_media(caller_id(), parse_id("media_id", request.media_id))
         return pb.GetMediaResponse(media=_media(media, self._media.download_url(media)))

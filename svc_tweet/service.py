@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from mesh.errors import Unavailable
+from mesh.errors import NotTheCaller, Unavailable, UserNotFound, require_caller
+from mesh.paging import decode_page_token, encode_page_token, page_size
 from svc_tweet.domain import (
     MAX_MENTIONS,
-    AuthenticationRequired,
     AuthorListPosition,
     AuthorProfile,
     HydratedTweet,
@@ -32,7 +32,6 @@ from svc_tweet.domain import (
     MediaState,
     MediaView,
     NotTheAuthor,
-    NotTheCaller,
     RetweetUndone,
     Tweet,
     TweetCounts,
@@ -44,14 +43,10 @@ from svc_tweet.domain import (
     UploadNotFound,
     UploadRejected,
     UploadSlot,
-    UserNotFound,
     check_media_mix,
-    decode_page_token,
-    encode_page_token,
     events_announcing,
     media_object_key,
     mentioned_handles,
-    page_size,
     upload_mismatch,
 )
 from svc_tweet.ports import Clock, IdGenerator, MediaStore, ObjectStore, TweetCache, TweetStore, UserDirectory
@@ -76,12 +71,6 @@ class TweetSettings:
 class TweetPage:
     tweets: list[HydratedTweet]
     next_page_token: str
-
-
-def require_caller(caller: int | None) -> int:
-    if caller is None:
-        raise AuthenticationRequired()
-    return caller
 
 
 def _unique(items: Sequence[int]) -> list[int]:
@@ -267,7 +256,7 @@ class Tweets:
         of the first attempt; without one, every call posts a new tweet."""
         me = require_caller(caller)
         if claimed_author_id is not None and claimed_author_id != me:
-            raise NotTheCaller("user_id", claimed_author_id)
+            raise NotTheCaller("user_id", claimed_author_id, action="post")
         if request_id:
             earlier = await self._tweets.find_request(me, request_id)
             if earlier is not None:  # the usual retry: the first attempt claimed the id

@@ -1,15 +1,15 @@
 """In-memory fakes of svc_tweet's ports, for unit tests: no I/O, same contracts as the adapters.
 
 Each fake keeps what the real store keeps and records what was announced, so tests assert on
-behaviour (what a reader sees, which events went out) rather than on calls.
+behaviour (what a reader sees, which events went out) rather than on calls. The fakes of the Clock
+and IdGenerator ports are mesh.testing's (ManualClock, SequentialIds).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from svc_tweet.domain import (
     Attachment,
@@ -29,25 +29,6 @@ from svc_tweet.domain import (
     month_of,
 )
 from svc_tweet.ports import CachedViews
-
-
-class ManualClock:
-    def __init__(self, start: datetime = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)):
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-class SequentialIds:
-    def __init__(self, start: int = 1000):
-        self._next = itertools.count(start)
-
-    def new_id(self) -> int:
-        return next(self._next)
 
 
 async def _yield() -> None:

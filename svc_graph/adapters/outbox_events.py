@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from mesh.api import to_timestamp
 from mesh.outbox import OutboxEvent
 from svc_graph import domain
 from tweetmesh.events.v1 import events_pb2
@@ -23,15 +20,9 @@ SUBJECTS: dict[type, str] = {
 }
 
 
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def payload_of(event: domain.GraphEvent):
     """The protobuf message of an event (actor_user_id: the user whose action caused it)."""
-    common = {"event_id": event.event_id, "occurred_at": _timestamp(event.occurred_at)}
+    common = {"event_id": event.event_id, "occurred_at": to_timestamp(event.occurred_at)}
     match event:
         case domain.UserCreated(user=user):
             return events_pb2.UserCreated(

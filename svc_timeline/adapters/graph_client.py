@@ -12,9 +12,10 @@ from typing import Any
 import grpc
 
 from mesh.clients import call_options, unavailable_from
+from mesh.errors import UserNotFound
 from mesh.interceptors import CALLER_HEADER
 from svc_timeline.aio import chunks, gather_bounded
-from svc_timeline.domain import FollowerPage, FollowingPage, Relationship, UserNotFound
+from svc_timeline.domain import FollowerPage, FollowingPage, Relationship
 from tweetmesh.graph.v1 import graph_service_pb2 as pb
 from tweetmesh.graph.v1 import graph_service_pb2_grpc
 

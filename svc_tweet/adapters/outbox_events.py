@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from mesh.api import to_timestamp
 from mesh.outbox import OutboxEvent
 from svc_tweet import domain
 from tweetmesh.events.v1 import events_pb2
@@ -20,12 +17,6 @@ SUBJECTS: dict[type, str] = {
 }
 
 
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _id(value: int | None) -> str:
     return "" if value is None else str(value)
 
@@ -36,7 +27,7 @@ def payload_of(event: domain.TweetEvent):
         case domain.TweetCreated(tweet=tweet):
             return events_pb2.TweetCreated(
                 event_id=event.event_id,
-                occurred_at=_timestamp(tweet.create_time),
+                occurred_at=to_timestamp(tweet.create_time),
                 actor_user_id=str(tweet.author_id),
                 tweet_id=str(tweet.tweet_id),
                 text=tweet.text,
@@ -50,7 +41,7 @@ def payload_of(event: domain.TweetEvent):
         case domain.MentionCreated(tweet=tweet):
             return events_pb2.MentionCreated(
                 event_id=event.event_id,
-                occurred_at=_timestamp(tweet.create_time),
+                occurred_at=to_timestamp(tweet.create_time),
                 actor_user_id=str(tweet.author_id),
                 tweet_id=str(tweet.tweet_id),
                 mentioned_user_id=str(event.mentioned_user_id),
@@ -58,14 +49,14 @@ def payload_of(event: domain.TweetEvent):
         case domain.TweetDeleted(tweet=tweet):
             return events_pb2.TweetDeleted(
                 event_id=event.event_id,
-                occurred_at=_timestamp(event.occurred_at),
+                occurred_at=to_timestamp(event.occurred_at),
                 actor_user_id=str(tweet.author_id),
                 tweet_id=str(tweet.tweet_id),
             )
         case domain.Retweeted(retweet=retweet):
             return events_pb2.Retweeted(
                 event_id=event.event_id,
-                occurred_at=_timestamp(retweet.create_time),
+                occurred_at=to_timestamp(retweet.create_time),
                 actor_user_id=str(retweet.author_id),
                 retweet_id=str(retweet.tweet_id),
                 tweet_id=_id(retweet.retweet_of_tweet_id),
@@ -74,7 +65,7 @@ def payload_of(event: domain.TweetEvent):
         case domain.RetweetUndone(retweet=retweet):
             return events_pb2.RetweetUndone(
                 event_id=event.event_id,
-                occurred_at=_timestamp(event.occurred_at),
+                occurred_at=to_timestamp(event.occurred_at),
                 actor_user_id=str(retweet.author_id),
                 retweet_id=str(retweet.tweet_id),
                 tweet_id=_id(retweet.retweet_of_tweet_id),

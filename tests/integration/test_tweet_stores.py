@@ -18,6 +18,7 @@ from mesh.deps import Dependencies
 from mesh.errors import FailedPrecondition, NotFound
 from mesh.outbox import CqlOutbox
 from mesh.schema import migrate_cql
+from mesh.testing import ManualClock
 from svc_tweet.adapters.cql_media import CqlMediaStore
 from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.outbox_events import SUBJECTS
@@ -26,7 +27,7 @@ from svc_tweet.adapters.s3_objects import S3ObjectStore
 from svc_tweet.adapters.system import SnowflakeIds, SystemClock
 from svc_tweet.domain import MediaState, TweetDeleted, events_announcing
 from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
-from svc_tweet.testing import FakeUserDirectory, ManualClock
+from svc_tweet.testing import FakeUserDirectory
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from mesh.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
+from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, UserCreated, UserUpdated
 from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
 from svc_graph.testing import (
@@ -15,8 +16,6 @@ from svc_graph.testing import (
     FakeGraphStore,
     FakePasswordHasher,
     FakeUserStore,
-    ManualClock,
-    SequentialIds,
 )
 
 

@@ -8,6 +8,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh.interceptors import CALLER_HEADER, STATUS_DETAILS_TRAILER, CallPipeline
+from mesh.testing import ManualClock, SequentialIds
 from svc_graph.grpc_api import GraphServiceApi
 from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions, SocialGraph
 from svc_graph.testing import (
@@ -17,8 +18,6 @@ from svc_graph.testing import (
     FakeSessionStore,
     FakeTokenIssuer,
     FakeUserStore,
-    ManualClock,
-    SequentialIds,
 )
 from tweetmesh.graph.v1 import graph_service_pb2 as pb
 from tweetmesh.graph.v1 import graph_service_pb2_grpc

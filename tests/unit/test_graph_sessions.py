@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from mesh.errors import Unauthenticated
+from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import REFRESH_TOKEN_TTL, refresh_token_hash
 from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions
 from svc_graph.testing import (
@@ -16,8 +17,6 @@ from svc_graph.testing import (
     FakeSessionStore,
     FakeTokenIssuer,
     FakeUserStore,
-    ManualClock,
-    SequentialIds,
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import (
     BlockCreated,
     BlockDeleted,
@@ -21,7 +22,7 @@ from svc_graph.domain import (
     User,
 )
 from svc_graph.service import GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeUserStore, ManualClock, SequentialIds
+from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeUserStore
 
 ANN, BOB, CAT, DAN, EVE = 1, 2, 3, 4, 5
 

@@ -7,13 +7,12 @@ from datetime import datetime, timezone
 import pytest
 
 from mesh.errors import InvalidArgument
+from mesh.paging import decode_page_token, encode_page_token
 from svc_tweet.domain import (
     Media,
     MediaState,
     StoredObject,
     check_media_mix,
-    decode_page_token,
-    encode_page_token,
     mentioned_handles,
     month_of,
     upload_mismatch,

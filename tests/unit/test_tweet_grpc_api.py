@@ -7,6 +7,7 @@ import grpc
 import pytest
 
 from mesh.interceptors import CALLER_HEADER, CallPipeline
+from mesh.testing import ManualClock, SequentialIds
 from svc_tweet.grpc_api import TweetServiceApi
 from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
 from svc_tweet.testing import (
@@ -15,8 +16,6 @@ from svc_tweet.testing import (
     FakeTweetCache,
     FakeTweetStore,
     FakeUserDirectory,
-    ManualClock,
-    SequentialIds,
 )
 from tweetmesh.tweet.v1 import tweet_pb2
 from tweetmesh.tweet.v1 import tweet_service_pb2 as pb

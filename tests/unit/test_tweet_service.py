@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from mesh.testing import ManualClock, SequentialIds
 from svc_tweet.domain import (
     MediaState,
     MentionCreated,
@@ -27,8 +28,6 @@ from svc_tweet.testing import (
     FakeTweetCache,
     FakeTweetStore,
     FakeUserDirectory,
-    ManualClock,
-    SequentialIds,
 )
 
 ANN, BOB, CY = 11, 22, 33
