@@ -1,4 +1,4 @@
-"""The language of svc_tweet: tweets, retweets and media, with their rules.
+"""The language of svc_tweet: tweets, retweets, media, likes and comments, with their rules.
 
 Plain data and pure functions; no I/O and no generated code. The typed errors subclass the ones of
 mesh.errors, so the one table there turns each into its gRPC status, and each carries a stable
@@ -40,6 +40,26 @@ class NotTheAuthor(PermissionDenied):
 
     def __init__(self, tweet_id: int) -> None:
         super().__init__(f"tweet {tweet_id} is not yours: only its author can delete it", metadata={"tweet_id": str(tweet_id)})
+
+
+class CommentNotFound(NotFound):
+    default_reason = "COMMENT_NOT_FOUND"
+
+    def __init__(self, tweet_id: int, comment_id: int) -> None:
+        super().__init__(
+            f"comment {comment_id} on tweet {tweet_id} does not exist or was deleted",
+            metadata={"tweet_id": str(tweet_id), "comment_id": str(comment_id)},
+        )
+
+
+class NotAllowedToDeleteComment(PermissionDenied):
+    default_reason = "NOT_THE_COMMENT_OR_TWEET_AUTHOR"
+
+    def __init__(self, comment_id: int) -> None:
+        super().__init__(
+            f"comment {comment_id} is not yours: only its author or the author of the tweet can delete it",
+            metadata={"comment_id": str(comment_id)},
+        )
 
 
 class MediaNotFound(NotFound):
@@ -180,6 +200,8 @@ class TweetCounts:
     retweets: int = 0
     replies: int = 0
     quotes: int = 0
+    likes: int = 0
+    comments: int = 0
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,7 @@ class HydratedTweet:
     author: AuthorProfile | None  # None when the graph service could not say
     media: tuple[MediaView, ...]
     caller_retweeted: bool
+    caller_liked: bool = False
     quoted: HydratedTweet | None = None
     retweeted: HydratedTweet | None = None
 
@@ -227,6 +250,63 @@ class HydratedTweet:
 def month_of(moment: datetime) -> int:
     """The month partition (yyyymm, UTC) of an author's list a tweet made at `moment` lives in."""
     return moment.year * 100 + moment.month
+
+
+# ---------------------------------------------------------------------------------------------
+# Likes and comments
+
+
+@dataclass(frozen=True)
+class Like:
+    """One like of a tweet by a user. A like, its unlike and a new like are two likes (two ids):
+    an unlike removes exactly its like, never a later one."""
+
+    like_id: int
+    tweet_id: int
+    user_id: int
+    tweet_author_id: int
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment as stored. tweet_author_id: the other user allowed to delete it."""
+
+    comment_id: int
+    tweet_id: int
+    author_id: int
+    tweet_author_id: int
+    text: str
+    create_time: datetime
+    delete_time: datetime | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.delete_time is not None
+
+    def deletable_by(self, user_id: int) -> bool:
+        return user_id in (self.author_id, self.tweet_author_id)
+
+
+@dataclass(frozen=True)
+class CommentDraft:
+    """A comment about to be written, with what announces it; claims store it whole (as TweetDraft)."""
+
+    comment: Comment
+    event_id: str
+    mentioned_user_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class HydratedComment:
+    comment: Comment
+    author: AuthorProfile | None  # None when the graph service could not say
+
+
+@dataclass(frozen=True)
+class Liker:
+    user_id: int
+    profile: AuthorProfile | None  # None when the graph service could not say
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +431,18 @@ class ReplyPage:
     next_after: int | None  # the last reply id of the page; None on the last page
 
 
+@dataclass(frozen=True)
+class LikerIdPage:
+    user_ids: list[int]  # most recent like first
+    next_before: int | None  # the last like id looked at; None on the last page
+
+
+@dataclass(frozen=True)
+class CommentIdPage:
+    comments: list[Comment]  # oldest first
+    next_after: int | None  # the last comment id of the page; None on the last page
+
+
 # ---------------------------------------------------------------------------------------------
 # Events (payloads of tweetmesh.events.v1; the adapters serialise them)
 
@@ -388,7 +480,46 @@ class RetweetUndone:
     retweet: Tweet
 
 
-TweetEvent = Union[TweetCreated, MentionCreated, TweetDeleted, Retweeted, RetweetUndone]
+@dataclass(frozen=True)
+class LikeCreated:
+    event_id: str
+    like: Like
+
+
+@dataclass(frozen=True)
+class LikeDeleted:
+    event_id: str
+    occurred_at: datetime
+    like: Like
+
+
+@dataclass(frozen=True)
+class CommentCreated:
+    event_id: str
+    comment: Comment
+
+
+@dataclass(frozen=True)
+class CommentMentionCreated:
+    """A comment mentioned a user: a MentionCreated whose tweet is the one commented on."""
+
+    event_id: str
+    comment: Comment
+    mentioned_user_id: int
+
+
+@dataclass(frozen=True)
+class CommentDeleted:
+    event_id: str
+    occurred_at: datetime
+    comment: Comment
+    actor_id: int  # the comment's author or the tweet's
+
+
+TweetEvent = Union[
+    TweetCreated, MentionCreated, TweetDeleted, Retweeted, RetweetUndone,
+    LikeCreated, LikeDeleted, CommentCreated, CommentMentionCreated, CommentDeleted,
+]
 
 
 def events_announcing(draft: TweetDraft) -> tuple[TweetEvent, ...]:
@@ -413,3 +544,35 @@ class TweetRemoval:
     tweet: Tweet
     delete_time: datetime
     event: TweetDeleted | RetweetUndone = field(repr=False)
+
+
+def like_created(like: Like) -> LikeCreated:
+    """The event of a like, its id derived from the like: whoever records the like (its first
+    attempt, a retry finding its claim) announces it with the same id, stored once by the stream."""
+    return LikeCreated(f"{like.like_id}-liked", like)
+
+
+def like_deleted(like: Like, occurred_at: datetime) -> LikeDeleted:
+    """The event of an unlike, its id derived from the like it removes (once however often erased)."""
+    return LikeDeleted(f"{like.like_id}-unliked", occurred_at, like)
+
+
+def events_announcing_comment(draft: CommentDraft) -> tuple[TweetEvent, ...]:
+    """CommentCreated and a mention per mentioned user but the commenter, derived from the draft
+    alone (event ids included), as events_announcing does for tweets."""
+    comment = draft.comment
+    mentions = tuple(
+        CommentMentionCreated(f"{draft.event_id}-m{user_id}", comment, user_id)
+        for user_id in draft.mentioned_user_ids
+        if user_id != comment.author_id  # nobody is notified of their own mention
+    )
+    return (CommentCreated(draft.event_id, comment), *mentions)
+
+
+@dataclass(frozen=True)
+class CommentRemoval:
+    """A comment to delete and the event announcing it: stored together or not at all."""
+
+    comment: Comment
+    delete_time: datetime
+    event: CommentDeleted = field(repr=False)

@@ -4,13 +4,11 @@ The call pipeline (mesh/interceptors.py) has already validated each request agai
 rules and set the caller from the gateway's verified header; this module parses ids, reads the
 caller, calls the use case and shapes the answer.
 
-Idempotency (AIP-155): CreateTweet gets it from its own claim of (author, request_id) in the store,
-which also covers concurrent duplicates (svc_tweet.service.Tweets). The other mutations go through
-mesh.idempotency.once, scoped by the RPC's full method name, so a retry returns the first answer.
-A request without request_id (seed clients send none) is simply a new request each time.
-
-RPCs not overridden here (likes and comments, a later issue) answer UNIMPLEMENTED, after the
-pipeline validated the request.
+Idempotency (AIP-155): CreateTweet and AddComment get it from their own claim of (author,
+request_id) in the store, which also covers concurrent duplicates (svc_tweet.service.Tweets and
+Comments). The other mutations go through mesh.idempotency.once, scoped by the RPC's full method
+name, so a retry returns the first answer. A request without request_id (seed clients send none)
+is simply a new request each time.
 """
 
 from __future__ import annotations
@@ -22,8 +20,8 @@ from google.protobuf.message import Message
 
 from mesh.api import caller_id, optional_id, parse_id, to_timestamp
 from mesh.idempotency import AnswerLog, once
-from svc_tweet.domain import AuthorProfile, HydratedTweet, Media, MediaState
-from svc_tweet.service import MediaLibrary, TweetPage, TweetReader, Tweets
+from svc_tweet.domain import AuthorProfile, HydratedComment, HydratedTweet, Liker, Media, MediaState
+from svc_tweet.service import Comments, Likes, MediaLibrary, TweetPage, TweetReader, Tweets
 from tweetmesh.graph.v1 import user_pb2
 from tweetmesh.tweet.v1 import tweet_pb2
 from tweetmesh.tweet.v1 import tweet_service_pb2 as pb
@@ -81,9 +79,12 @@ def _tweet(hydrated: HydratedTweet) -> tweet_pb2.Tweet:
         quoted_tweet_id=_id(tweet.quoted_tweet_id),
         retweet_of_tweet_id=_id(tweet.retweet_of_tweet_id),
         mentioned_user_ids=[str(user_id) for user_id in tweet.mentioned_user_ids],
+        like_count=hydrated.counts.likes,
         retweet_count=hydrated.counts.retweets,
+        comment_count=hydrated.counts.comments,
         reply_count=hydrated.counts.replies,
         quote_count=hydrated.counts.quotes,
+        caller_liked=hydrated.caller_liked,
         caller_retweeted=hydrated.caller_retweeted,
         create_time=to_timestamp(tweet.create_time),
     )
@@ -93,6 +94,25 @@ def _tweet(hydrated: HydratedTweet) -> tweet_pb2.Tweet:
         message.quoted_tweet.CopyFrom(_tweet(hydrated.quoted))
     if hydrated.retweeted is not None:
         message.retweeted_tweet.CopyFrom(_tweet(hydrated.retweeted))
+    return message
+
+
+def _liker(liker: Liker) -> user_pb2.User:
+    # without a profile (the graph service could not answer), the id is all there is to show
+    return _user(liker.profile) if liker.profile is not None else user_pb2.User(user_id=str(liker.user_id))
+
+
+def _comment(hydrated: HydratedComment) -> tweet_pb2.Comment:
+    comment = hydrated.comment
+    message = tweet_pb2.Comment(
+        comment_id=str(comment.comment_id),
+        tweet_id=str(comment.tweet_id),
+        author_id=str(comment.author_id),
+        text=comment.text,
+        create_time=to_timestamp(comment.create_time),
+    )
+    if hydrated.author is not None:
+        message.author.CopyFrom(_user(hydrated.author))
     return message
 
 
@@ -114,10 +134,15 @@ def _page(page: TweetPage) -> dict:
 
 
 class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
-    def __init__(self, reader: TweetReader, tweets: Tweets, media: MediaLibrary, answers: AnswerLog):
+    def __init__(
+        self, reader: TweetReader, tweets: Tweets, media: MediaLibrary, likes: Likes, comments: Comments,
+        answers: AnswerLog,
+    ):
         self._reader = reader
         self._tweets = tweets
         self._media = media
+        self._likes = likes
+        self._comments = comments
         self._answers = answers
 
     async def _once(
@@ -221,3 +246,61 @@ class TweetServiceApi(tweet_service_pb2_grpc.TweetServiceServicer):
     async def GetMedia(self, request: pb.GetMediaRequest, ctx) -> pb.GetMediaResponse:
         media = await self._media.get_media(caller_id(), parse_id("media_id", request.media_id))
         return pb.GetMediaResponse(media=_media(media, self._media.download_url(media)))
+
+    # --- likes --------------------------------------------------------------------------------
+
+    async def LikeTweet(self, request: pb.LikeTweetRequest, ctx) -> pb.LikeTweetResponse:
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
+
+        async def like() -> pb.LikeTweetResponse:
+            await self._likes.like_tweet(caller, tweet_id)
+            return pb.LikeTweetResponse(message="successfully liked")
+
+        return await self._once("LikeTweet", request.request_id, caller, pb.LikeTweetResponse, like)
+
+    async def UnlikeTweet(self, request: pb.UnlikeTweetRequest, ctx) -> pb.UnlikeTweetResponse:
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
+
+        async def unlike() -> pb.UnlikeTweetResponse:
+            await self._likes.unlike_tweet(caller, tweet_id)
+            return pb.UnlikeTweetResponse(message="successfully unliked")
+
+        return await self._once("UnlikeTweet", request.request_id, caller, pb.UnlikeTweetResponse, unlike)
+
+    async def ListLikers(self, request: pb.ListLikersRequest, ctx) -> pb.ListLikersResponse:
+        page = await self._likes.list_likers(
+            caller_id(), parse_id("tweet_id", request.tweet_id), request.page_size, request.page_token
+        )
+        return pb.ListLikersResponse(users=[_liker(u) for u in page.users], next_page_token=page.next_page_token)
+
+    # --- comments -----------------------------------------------------------------------------
+
+    async def AddComment(self, request: pb.AddCommentRequest, ctx) -> pb.AddCommentResponse:
+        # the proto's rule lets exactly one of the two carry the text: the query string (and gRPC)
+        # or the JSON body of the REST form
+        text = request.comment_string or request.body.comment_string
+        hydrated = await self._comments.add_comment(
+            caller_id(), parse_id("tweet_id", request.tweet_id), text, request_id=request.request_id
+        )
+        return pb.AddCommentResponse(
+            message="successfully added", comment_id=str(hydrated.comment.comment_id), comment=_comment(hydrated)
+        )
+
+    async def ListComments(self, request: pb.ListCommentsRequest, ctx) -> pb.ListCommentsResponse:
+        page = await self._comments.list_comments(
+            caller_id(), parse_id("tweet_id", request.tweet_id), request.page_size, request.page_token
+        )
+        return pb.ListCommentsResponse(comments=[_comment(c) for c in page.comments], next_page_token=page.next_page_token)
+
+    async def DeleteComment(self, request: pb.DeleteCommentRequest, ctx) -> pb.DeleteCommentResponse:
+        caller = caller_id()
+        tweet_id = parse_id("tweet_id", request.tweet_id)
+        comment_id = parse_id("comment_id", request.comment_id)
+
+        async def delete() -> pb.DeleteCommentResponse:
+            await self._comments.delete_comment(caller, tweet_id, comment_id)
+            return pb.DeleteCommentResponse(message="successfully deleted")
+
+        return await self._once("DeleteComment", request.request_id, caller, pb.DeleteCommentResponse, delete)

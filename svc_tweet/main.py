@@ -1,7 +1,8 @@
 """Composition root of svc_tweet: the only module that knows the concrete adapters.
 
-Uses CQL (tweets, claims, media, the outbox), Redis (hydration cache), NATS (tweet events, relayed
-from the outbox), the object store (media bytes) and the graph service (authors, mentions).
+Uses CQL (tweets, likes, comments, claims, media, the outbox), Redis (hydration cache), NATS (tweet
+events, relayed from the outbox), the object store (media bytes) and the graph service (authors,
+likers, mentions).
 Settings, from the environment:
 
   TM_TWEET_CACHE_TTL_S          how long a cached tweet view lives; invalidation keeps it fresh (300)
@@ -21,6 +22,8 @@ from mesh.deps import Dependencies
 from mesh.idempotency import RequestLog
 from mesh.outbox import CqlOutbox, OutboxRelay
 from mesh.server import BackgroundJob, ServiceApp, main
+from svc_tweet.adapters.cql_comments import CqlCommentStore
+from svc_tweet.adapters.cql_likes import CqlLikeStore
 from svc_tweet.adapters.cql_media import CqlMediaStore
 from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.graph_users import GraphUserDirectory
@@ -28,7 +31,7 @@ from svc_tweet.adapters.redis_cache import RedisTweetCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
 from svc_tweet.adapters.system import SnowflakeIds, SystemClock
 from svc_tweet.grpc_api import TweetServiceApi
-from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
+from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from tweetmesh.graph.v1 import graph_service_pb2_grpc
 from tweetmesh.tweet.v1 import tweet_service_pb2_grpc
 
@@ -43,17 +46,21 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     outbox = CqlOutbox(session, keyspace)
     relay = OutboxRelay(outbox, events.JetStreamPublisher(deps.nats.jetstream()))
     tweet_store = CqlTweetStore(session, keyspace, outbox, on_commit=relay.kick)
+    like_store = CqlLikeStore(session, keyspace, outbox, on_commit=relay.kick)
+    comment_store = CqlCommentStore(session, keyspace, outbox, on_commit=relay.kick)
     media_store = CqlMediaStore(session, keyspace)
     cache = RedisTweetCache(deps.redis, ttl_s=env_int("TM_TWEET_CACHE_TTL_S", 300))
     objects = S3ObjectStore(deps.s3, deps.stack.s3_bucket)
     users = GraphUserDirectory(graph_service_pb2_grpc.GraphServiceStub(deps.peers["graph"]))
     ids, clock = SnowflakeIds(), SystemClock()
 
-    reader = TweetReader(tweet_store, cache, users, objects, settings)
+    reader = TweetReader(tweet_store, cache, users, objects, settings, likes=like_store, comments=comment_store)
     servicer = TweetServiceApi(
         reader=reader,
         tweets=Tweets(tweet_store, media_store, cache, users, reader, ids, clock, settings),
         media=MediaLibrary(media_store, objects, ids, clock, settings),
+        likes=Likes(tweet_store, like_store, cache, users, reader, ids, clock, settings),
+        comments=Comments(tweet_store, comment_store, cache, users, reader, ids, clock, settings),
         answers=RequestLog(session, keyspace),
     )
     tweet_service_pb2_grpc.add_TweetServiceServicer_to_server(servicer, server)

@@ -17,6 +17,14 @@ from svc_tweet.domain import (
     AuthorListPosition,
     AuthorProfile,
     AuthorTweetPage,
+    Comment,
+    CommentDraft,
+    CommentIdPage,
+    CommentRemoval,
+    Like,
+    LikeCreated,
+    LikeDeleted,
+    LikerIdPage,
     Media,
     PresignedUpload,
     ReplyPage,
@@ -98,6 +106,86 @@ class TweetStore(Protocol):
 
     async def retweeted_by(self, user_id: int, original_ids: Sequence[int]) -> set[int]:
         """Those of `original_ids` the user holds a retweet of."""
+        ...
+
+
+class LikeStore(Protocol):
+    """Likes. A claim per (tweet, user) is the like: the tweet counts its claims. A claimed like is
+    then recorded (the rows that list it and answer caller_liked, with its event); an unlike
+    releases the claim, then erases the like. Rows of different likes never overwrite each other,
+    and an erase beats every copy of its like's recording, whichever lands first."""
+
+    async def claim(self, like: Like) -> Like:
+        """Claim (like.tweet_id, like.user_id) for `like`, atomically: returns `like` if this call
+        claimed it, else the like holding the claim."""
+        ...
+
+    async def find(self, user_id: int, tweet_id: int) -> Like | None:
+        """The like claimed by the user for the tweet, if any."""
+        ...
+
+    async def release(self, like: Like) -> None:
+        """Drop the claim if it still names `like` (a newer like is left alone)."""
+        ...
+
+    async def recorded(self, user_id: int, tweet_id: int) -> list[Like]:
+        """The likes of the tweet recorded for the user and not erased (one, but for the leftovers
+        of an unlike that died half way)."""
+        ...
+
+    async def record(self, like: Like, event: LikeCreated) -> None:
+        """List the like, answer caller_liked with it, queue its event, atomically. Recording it
+        again changes nothing, and never undoes an erase of it."""
+        ...
+
+    async def erase(self, like: Like, event: LikeDeleted) -> None:
+        """Remove what recorded that like (and nothing of another like), queue the event,
+        atomically. Erasing it again changes nothing; erasing one not recorded yet prevents it."""
+        ...
+
+    async def liked_by(self, user_id: int, tweet_ids: Sequence[int]) -> set[int]:
+        """Those of `tweet_ids` the user has a recorded like of (one read)."""
+        ...
+
+    async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
+        """Exact like counts: the claims (a partition count each: not cheap, cache them)."""
+        ...
+
+    async def page_likers(self, tweet_id: int, before: int | None, limit: int) -> LikerIdPage:
+        """The users who like the tweet, most recent like first, starting after like `before`.
+        May return fewer than `limit` with a next position (rows of likes undone are skipped)."""
+        ...
+
+
+class CommentStore(Protocol):
+    async def get(self, comment_id: int) -> Comment | None:
+        """The stored comment, deleted ones included (`is_deleted`)."""
+        ...
+
+    async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
+        """Exact counts of live comments (a partition count each: not cheap, cache them)."""
+        ...
+
+    async def create(self, comment: Comment, events: Sequence[TweetEvent]) -> None:
+        """Store the comment and its list entry and queue its events, atomically. Writing the same
+        comment again changes nothing, and never undoes a later delete."""
+        ...
+
+    async def delete(self, removal: CommentRemoval) -> None:
+        """Mark the comment deleted, drop its list entry, queue the event, atomically."""
+        ...
+
+    async def page(self, tweet_id: int, after: int | None, limit: int) -> CommentIdPage:
+        """The live comments on a tweet, oldest first, starting after comment `after`."""
+        ...
+
+    async def find_request(self, author_id: int, request_id: str) -> CommentDraft | None:
+        """The draft claimed for this AddComment request id, if any."""
+        ...
+
+    async def claim_request(self, author_id: int, request_id: str, draft: CommentDraft) -> CommentDraft:
+        """Claim the request id for `draft`, atomically: returns `draft` if this call claimed it,
+        else the draft of whoever claimed it first."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The use cases of svc_tweet: reading (hydration), posting, deleting, retweeting, media uploads.
+"""The use cases of svc_tweet: reading (hydration), posting, deleting, retweeting, media uploads,
+likes and comments.
 
 Plain async classes over the ports (ports.py); they raise the typed errors of domain.py and never
 see protobuf or gRPC. The caller is passed in as a user id (None when anonymous), which grpc_api.py
@@ -23,7 +24,15 @@ from svc_tweet.domain import (
     MAX_MENTIONS,
     AuthorListPosition,
     AuthorProfile,
+    Comment,
+    CommentDeleted,
+    CommentDraft,
+    CommentNotFound,
+    CommentRemoval,
+    HydratedComment,
     HydratedTweet,
+    Like,
+    Liker,
     Media,
     MediaAlreadyAttached,
     MediaNotFound,
@@ -31,6 +40,7 @@ from svc_tweet.domain import (
     MediaRef,
     MediaState,
     MediaView,
+    NotAllowedToDeleteComment,
     NotTheAuthor,
     RetweetUndone,
     Tweet,
@@ -45,11 +55,24 @@ from svc_tweet.domain import (
     UploadSlot,
     check_media_mix,
     events_announcing,
+    events_announcing_comment,
+    like_created,
+    like_deleted,
     media_object_key,
     mentioned_handles,
     upload_mismatch,
 )
-from svc_tweet.ports import Clock, IdGenerator, MediaStore, ObjectStore, TweetCache, TweetStore, UserDirectory
+from svc_tweet.ports import (
+    Clock,
+    CommentStore,
+    IdGenerator,
+    LikeStore,
+    MediaStore,
+    ObjectStore,
+    TweetCache,
+    TweetStore,
+    UserDirectory,
+)
 
 log = logging.getLogger("svc_tweet.service")
 
@@ -73,21 +96,58 @@ class TweetPage:
     next_page_token: str
 
 
+@dataclass(frozen=True)
+class LikerPage:
+    users: list[Liker]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    comments: list[HydratedComment]
+    next_page_token: str
+
+
 def _unique(items: Sequence[int]) -> list[int]:
     return list(dict.fromkeys(items))
+
+
+async def mentioned_user_ids(users: UserDirectory, text: str, limit: int) -> tuple[int, ...]:
+    """The users the text mentions (@handle of existing users), in order, once each."""
+    handles = mentioned_handles(text, limit)
+    if not handles:
+        return ()
+    by_handle = await users.user_ids_by_handle(handles)
+    return tuple(dict.fromkeys(by_handle[h] for h in handles if h in by_handle))
+
+
+async def live_original(tweets: TweetStore, tweet_id: int, role: str) -> Tweet:
+    """The live tweet an id names; for a retweet, its original (replies, quotes, retweets, likes
+    and comments always point at an original). Read from the store, not the cache: writes check
+    the truth."""
+    found = (await tweets.get_many([tweet_id])).get(tweet_id)
+    if found is None or found.is_deleted:
+        raise TweetNotFound(tweet_id, role=role)
+    if found.retweet_of_tweet_id is not None:
+        return await live_original(tweets, found.retweet_of_tweet_id, role)
+    return found
 
 
 class TweetReader:
     """Reads tweets and hydrates them: author, media URLs, counts, caller flags, referenced tweet.
 
     Per call: the cache (one lookup per level), the store for what it misses, one BatchGetUsers for
-    every author on the page and one read of the caller's retweets, whatever the page size.
+    every author on the page and one read each of the caller's retweets and likes, whatever the
+    page size.
     """
 
     def __init__(
-        self, tweets: TweetStore, cache: TweetCache, users: UserDirectory, objects: ObjectStore, settings: TweetSettings
+        self, tweets: TweetStore, cache: TweetCache, users: UserDirectory, objects: ObjectStore, settings: TweetSettings,
+        *, likes: LikeStore, comments: CommentStore,
     ):
         self._tweets = tweets
+        self._likes = likes
+        self._comments = comments
         self._cache = cache
         self._users = users
         self._objects = objects
@@ -104,8 +164,17 @@ class TweetReader:
             return cached.hits
         stored = await self._tweets.get_many(missing)
         live = [tweet for tweet in stored.values() if not tweet.is_deleted]
-        counts = await self._tweets.counts([tweet.tweet_id for tweet in live])
-        fresh = {tweet.tweet_id: TweetView(tweet, counts.get(tweet.tweet_id, TweetCounts())) for tweet in live}
+        live_ids = [tweet.tweet_id for tweet in live]
+        counts, likes, comments = await asyncio.gather(
+            self._tweets.counts(live_ids), self._likes.counts(live_ids), self._comments.counts(live_ids)
+        )
+        fresh = {
+            tweet_id: TweetView(
+                stored[tweet_id],
+                replace(counts.get(tweet_id, TweetCounts()), likes=likes.get(tweet_id, 0), comments=comments.get(tweet_id, 0)),
+            )
+            for tweet_id in live_ids
+        }
         await self._cache.store(fresh, cached.versions)
         return {**cached.hits, **fresh}
 
@@ -123,9 +192,11 @@ class TweetReader:
         referenced = {ref for view in views.values() for ref in (view.tweet.quoted_tweet_id, view.tweet.retweet_of_tweet_id)
                       if ref is not None}
         known = {**await self.views([ref for ref in referenced if ref not in views]), **views}
-        authors, retweeted = await asyncio.gather(
+        originals = _unique([view.tweet.original_id for view in known.values()])
+        authors, retweeted, liked = await asyncio.gather(
             self._users.profiles(_unique([view.tweet.author_id for view in known.values()] + list(also_authors))),
-            self._tweets.retweeted_by(caller, _unique([view.tweet.original_id for view in known.values()])),
+            self._tweets.retweeted_by(caller, originals),
+            self._likes.liked_by(caller, originals),
         )
         hydrated = []
         for tweet_id in tweet_ids:
@@ -134,27 +205,29 @@ class TweetReader:
                 continue
             if view.tweet.is_retweet and view.tweet.retweet_of_tweet_id not in known:
                 continue  # a retweet of a deleted tweet has nothing left to show
-            hydrated.append(self._assemble(view, known, authors or {}, retweeted, nested=False))
+            hydrated.append(self._assemble(view, known, authors or {}, retweeted, liked, nested=False))
         return hydrated, authors
 
     def _assemble(
         self, view: TweetView, known: dict[int, TweetView], authors: dict[int, AuthorProfile], retweeted: set[int],
-        *, nested: bool,
+        liked: set[int], *, nested: bool,
     ) -> HydratedTweet:
         tweet = view.tweet
         quoted = retweet_of = None
         if not nested:  # referenced tweets one level deep, as the contract says
             if tweet.quoted_tweet_id in known:
-                quoted = self._assemble(known[tweet.quoted_tweet_id], known, authors, retweeted, nested=True)
+                quoted = self._assemble(known[tweet.quoted_tweet_id], known, authors, retweeted, liked, nested=True)
             if tweet.retweet_of_tweet_id in known:
-                retweet_of = self._assemble(known[tweet.retweet_of_tweet_id], known, authors, retweeted, nested=True)
+                retweet_of = self._assemble(known[tweet.retweet_of_tweet_id], known, authors, retweeted, liked,
+                                            nested=True)
         return HydratedTweet(
             tweet=tweet,
             counts=view.counts,
             author=authors.get(tweet.author_id),
             media=tuple(self._media_view(tweet.author_id, ref) for ref in tweet.media),
-            # for a retweet, the state of the retweet button of what it shows: the original
+            # for a retweet, the state of the buttons of what it shows: the original
             caller_retweeted=tweet.original_id in retweeted,
+            caller_liked=tweet.original_id in liked,
             quoted=quoted,
             retweeted=retweet_of,
         )
@@ -296,17 +369,7 @@ class Tweets:
         return TweetDraft(tweet, event_id=self._event_id())
 
     async def _optional_original(self, tweet_id: int | None, role: str) -> Tweet | None:
-        return None if tweet_id is None else await self._live_original(tweet_id, role)
-
-    async def _live_original(self, tweet_id: int, role: str) -> Tweet:
-        """The live tweet an id names; for a retweet, its original (replies, quotes and retweets
-        always point at an original). Read from the store, not the cache: writes check the truth."""
-        found = (await self._tweets.get_many([tweet_id])).get(tweet_id)
-        if found is None or found.is_deleted:
-            raise TweetNotFound(tweet_id, role=role)
-        if found.retweet_of_tweet_id is not None:
-            return await self._live_original(found.retweet_of_tweet_id, role)
-        return found
+        return None if tweet_id is None else await live_original(self._tweets, tweet_id, role)
 
     async def _attachable_media(self, author_id: int, media_ids: Sequence[int]) -> list[Media]:
         if not media_ids:
@@ -323,11 +386,7 @@ class Tweets:
         return attached
 
     async def _mentioned_user_ids(self, text: str) -> tuple[int, ...]:
-        handles = mentioned_handles(text, self._settings.max_mentions)
-        if not handles:
-            return ()
-        by_handle = await self._users.user_ids_by_handle(handles)
-        return tuple(dict.fromkeys(by_handle[h] for h in handles if h in by_handle))
+        return await mentioned_user_ids(self._users, text, self._settings.max_mentions)
 
     async def _finish(self, draft: TweetDraft) -> Tweet:
         """The tweet of a claimed draft, written now if the attempt that claimed it has not (yet):
@@ -394,7 +453,7 @@ class Tweets:
         """Retweet as the caller; returns (retweet id, original id). Retweeting again returns the
         same retweet; retweeting a retweet retweets its original."""
         me = require_caller(caller)
-        original = await self._live_original(tweet_id, "tweet")
+        original = await live_original(self._tweets, tweet_id, "tweet")
         draft = TweetDraft(
             Tweet(
                 tweet_id=self._ids.new_id(),
@@ -453,6 +512,190 @@ class Tweets:
 
     def _event_id(self) -> str:
         return str(self._ids.new_id())
+
+
+class Likes:
+    """Liking, unliking, and who likes a tweet.
+
+    A like is claimed, then recorded. The claim (a conditional write per tweet and user) is the
+    like: concurrent likes of one user agree on one like, with one LikeCreated, and the tweet's
+    count is a COUNT of its claims, so it is the number of distinct likers whatever the
+    interleaving. Recording it is one atomic batch: the rows that list it and answer caller_liked,
+    and its event.
+
+    An unlike releases the claim (from then on, a like of that user is a new like), then erases
+    the like. An erase is aimed at one like and wins over its recording whichever lands first, so
+    a like recorded late by a retry racing the unlike stays undone. A crash between the two steps
+    leaves rows of a like no claim holds: lists skip them, and the user's next unlike erases them.
+    """
+
+    def __init__(
+        self, tweets: TweetStore, likes: LikeStore, cache: TweetCache, users: UserDirectory, reader: TweetReader,
+        ids: IdGenerator, clock: Clock, settings: TweetSettings,
+    ):
+        self._tweets = tweets
+        self._likes = likes
+        self._cache = cache
+        self._users = users
+        self._reader = reader
+        self._ids = ids
+        self._clock = clock
+        self._settings = settings
+
+    async def like_tweet(self, caller: int | None, tweet_id: int) -> None:
+        """Like as the caller; liking again is fine and changes nothing. Liking a retweet likes
+        its original (what the like button of a retweet shows)."""
+        me = require_caller(caller)
+        original = await live_original(self._tweets, tweet_id, "tweet")
+        like = Like(self._ids.new_id(), original.tweet_id, me, original.author_id, self._clock.now())
+        holder = await self._likes.claim(like)
+        if holder.like_id != like.like_id:
+            if any(r.like_id == holder.like_id for r in await self._likes.recorded(me, original.tweet_id)):
+                return  # already liked
+            # claimed, not recorded (yet): the like that claimed it died or runs beside us
+        await self._likes.record(holder, like_created(holder))
+        await self._cache.invalidate([original.tweet_id])  # its like count changed
+
+    async def unlike_tweet(self, caller: int | None, tweet_id: int) -> None:
+        """Remove the caller's like of a tweet (of its original, for a retweet); succeeds when
+        there is none."""
+        me = require_caller(caller)
+        claim = await self._likes.find(me, tweet_id)
+        if claim is None:
+            target = (await self._tweets.get_many([tweet_id])).get(tweet_id)
+            if target is None:
+                raise TweetNotFound(tweet_id)
+            if target.original_id != tweet_id:
+                tweet_id = target.original_id
+                claim = await self._likes.find(me, tweet_id)
+        now = self._clock.now()
+        erased = []
+        if claim is not None:
+            await self._likes.release(claim)
+            erased.append(claim)  # whether or not its recording landed yet: the erase wins either way
+        leftovers = [r for r in await self._likes.recorded(me, tweet_id) if claim is None or r.like_id != claim.like_id]
+        if leftovers:
+            # Left by an unlike that died half way, or recorded by a like made meanwhile, which
+            # stays. The claim is read after the rows: a like is recorded only once its claim
+            # committed, so a like seen above and not claimed now was released.
+            current = await self._likes.find(me, tweet_id)
+            erased += [r for r in leftovers if current is None or r.like_id != current.like_id]
+        for like in erased:
+            await self._likes.erase(like, like_deleted(like, now))
+        if claim is not None:
+            await self._cache.invalidate([tweet_id])  # its like count changed
+
+    async def list_likers(self, caller: int | None, tweet_id: int, requested_size: int, token: str) -> LikerPage:
+        """The users who like a tweet, most recent like first, with their profiles."""
+        require_caller(caller)  # likers are public to every signed-in user
+        before = decode_page_token(token, "likers", tweet_id, arity=1)
+        if not await self._reader.views([tweet_id]):
+            raise TweetNotFound(tweet_id)
+        limit = page_size(requested_size, default=self._settings.default_page_size, maximum=self._settings.max_page_size)
+        page = await self._likes.page_likers(tweet_id, before[0] if before else None, limit)
+        profiles = await self._users.profiles(page.user_ids)
+        if profiles is None:  # the directory did not answer: ids only
+            likers = [Liker(user_id, None) for user_id in page.user_ids]
+        else:  # users who no longer exist are left out
+            likers = [Liker(user_id, profiles[user_id]) for user_id in page.user_ids if user_id in profiles]
+        next_token = "" if page.next_before is None else encode_page_token("likers", tweet_id, (page.next_before,))
+        return LikerPage(likers, next_token)
+
+
+class Comments:
+    """Adding, listing and deleting comments.
+
+    AddComment is exactly once per request id, as CreateTweet: the request id is claimed with the
+    whole comment to write, then one atomic batch writes the comment with its events; a retry (or
+    a concurrent twin) that finds the claim writes that very comment again, which is harmless.
+    """
+
+    def __init__(
+        self, tweets: TweetStore, comments: CommentStore, cache: TweetCache, users: UserDirectory, reader: TweetReader,
+        ids: IdGenerator, clock: Clock, settings: TweetSettings,
+    ):
+        self._tweets = tweets
+        self._comments = comments
+        self._cache = cache
+        self._users = users
+        self._reader = reader
+        self._ids = ids
+        self._clock = clock
+        self._settings = settings
+
+    async def add_comment(self, caller: int | None, tweet_id: int, text: str, *, request_id: str = "") -> HydratedComment:
+        """Comment on a tweet (on its original, for a retweet). Text rules (1..280 characters, not
+        blank) are the proto's, enforced before this runs."""
+        me = require_caller(caller)
+        if request_id:
+            earlier = await self._comments.find_request(me, request_id)
+            if earlier is not None:
+                return await self._show(await self._finish(earlier))
+        draft = await self._draft(me, tweet_id, text)
+        if request_id:
+            claimed = await self._comments.claim_request(me, request_id, draft)
+            if claimed.comment.comment_id != draft.comment.comment_id:  # a concurrent twin claimed it first
+                return await self._show(await self._finish(claimed))
+        await self._write(draft)
+        return await self._show(draft.comment)
+
+    async def _draft(self, author_id: int, tweet_id: int, text: str) -> CommentDraft:
+        original, mentioned = await asyncio.gather(
+            live_original(self._tweets, tweet_id, "tweet"),
+            mentioned_user_ids(self._users, text, self._settings.max_mentions),
+        )
+        comment = Comment(
+            comment_id=self._ids.new_id(),
+            tweet_id=original.tweet_id,
+            author_id=author_id,
+            tweet_author_id=original.author_id,
+            text=text,
+            create_time=self._clock.now(),
+        )
+        return CommentDraft(comment, event_id=str(self._ids.new_id()), mentioned_user_ids=mentioned)
+
+    async def _finish(self, draft: CommentDraft) -> Comment:
+        """The comment of a claimed draft, written now if the attempt that claimed it has not (yet)."""
+        stored = await self._comments.get(draft.comment.comment_id)
+        if stored is not None:
+            if stored.is_deleted:  # added by the first attempt, deleted since
+                raise CommentNotFound(stored.tweet_id, stored.comment_id)
+            return stored
+        await self._write(draft)
+        return draft.comment
+
+    async def _write(self, draft: CommentDraft) -> None:
+        await self._comments.create(draft.comment, events_announcing_comment(draft))
+        await self._cache.invalidate([draft.comment.tweet_id])  # its comment count changed
+
+    async def _show(self, comment: Comment) -> HydratedComment:
+        profiles = await self._users.profiles([comment.author_id])
+        return HydratedComment(comment, (profiles or {}).get(comment.author_id))
+
+    async def list_comments(self, caller: int | None, tweet_id: int, requested_size: int, token: str) -> CommentPage:
+        """The comments on a tweet, oldest first, with their authors' profiles."""
+        require_caller(caller)
+        after = decode_page_token(token, "comments", tweet_id, arity=1)
+        if not await self._reader.views([tweet_id]):
+            raise TweetNotFound(tweet_id)
+        limit = page_size(requested_size, default=self._settings.default_page_size, maximum=self._settings.max_page_size)
+        page = await self._comments.page(tweet_id, after[0] if after else None, limit)
+        profiles = await self._users.profiles(_unique([c.author_id for c in page.comments])) or {}
+        next_token = "" if page.next_after is None else encode_page_token("comments", tweet_id, (page.next_after,))
+        return CommentPage([HydratedComment(c, profiles.get(c.author_id)) for c in page.comments], next_token)
+
+    async def delete_comment(self, caller: int | None, tweet_id: int, comment_id: int) -> None:
+        """Delete a comment: allowed to its author and to the author of the tweet it is on."""
+        me = require_caller(caller)
+        comment = await self._comments.get(comment_id)
+        if comment is None or comment.is_deleted or comment.tweet_id != tweet_id:
+            raise CommentNotFound(tweet_id, comment_id)
+        if not comment.deletable_by(me):
+            raise NotAllowedToDeleteComment(comment_id)
+        now = self._clock.now()
+        event = CommentDeleted(str(self._ids.new_id()), now, comment, actor_id=me)
+        await self._comments.delete(CommentRemoval(comment, now, event))
+        await self._cache.invalidate([comment.tweet_id])  # its comment count changed
 
 
 class MediaLibrary:

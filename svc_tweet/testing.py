@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from svc_tweet.domain import (
@@ -16,6 +17,14 @@ from svc_tweet.domain import (
     AuthorListPosition,
     AuthorProfile,
     AuthorTweetPage,
+    Comment,
+    CommentDraft,
+    CommentIdPage,
+    CommentRemoval,
+    Like,
+    LikeCreated,
+    LikeDeleted,
+    LikerIdPage,
     Media,
     PresignedUpload,
     ReplyPage,
@@ -139,6 +148,119 @@ class FakeTweetStore:
         claim = self.retweet_claims.get((user_id, original_id))
         if claim is not None and claim.tweet.tweet_id == retweet_id:
             del self.retweet_claims[(user_id, original_id)]
+
+    def events_of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class FakeLikeStore:
+    """Claims per (tweet, user); recorded likes by id. An erased like stays erased, whichever of its
+    recording and its erase came first (as the erase's later write timestamp makes it in CQL)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[int, int], Like] = {}
+        self.recorded_likes: dict[int, Like] = {}
+        self.erased: set[int] = set()
+        self.events: list[TweetEvent] = []
+
+    async def claim(self, like: Like) -> Like:
+        await _yield()
+        return self.claims.setdefault((like.tweet_id, like.user_id), like)
+
+    async def find(self, user_id: int, tweet_id: int) -> Like | None:
+        await _yield()
+        return self.claims.get((tweet_id, user_id))
+
+    async def release(self, like: Like) -> None:
+        await _yield()
+        held = self.claims.get((like.tweet_id, like.user_id))
+        if held is not None and held.like_id == like.like_id:
+            del self.claims[(like.tweet_id, like.user_id)]
+
+    async def recorded(self, user_id: int, tweet_id: int) -> list[Like]:
+        await _yield()
+        return [like for like in self.recorded_likes.values() if (like.user_id, like.tweet_id) == (user_id, tweet_id)]
+
+    async def record(self, like: Like, event: LikeCreated) -> None:
+        await _yield()
+        if like.like_id not in self.erased:
+            self.recorded_likes[like.like_id] = like
+        self.events.append(event)
+
+    async def erase(self, like: Like, event: LikeDeleted) -> None:
+        await _yield()
+        self.erased.add(like.like_id)
+        self.recorded_likes.pop(like.like_id, None)
+        self.events.append(event)
+
+    async def liked_by(self, user_id: int, tweet_ids: Sequence[int]) -> set[int]:
+        return {like.tweet_id for like in self.recorded_likes.values() if like.user_id == user_id} & set(tweet_ids)
+
+    async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
+        return {t: sum(1 for (tweet_id, _) in self.claims if tweet_id == t) for t in tweet_ids}
+
+    async def page_likers(self, tweet_id: int, before: int | None, limit: int) -> LikerIdPage:
+        listed = sorted((like for like in self.recorded_likes.values() if like.tweet_id == tweet_id),
+                        key=lambda like: like.like_id, reverse=True)
+        if before is not None:
+            listed = [like for like in listed if like.like_id < before]
+        page = listed[:limit]
+        held = [like.user_id for like in page if self._holds_claim(like)]
+        return LikerIdPage(held, page[-1].like_id if len(listed) > limit else None)
+
+    def _holds_claim(self, like: Like) -> bool:
+        claim = self.claims.get((like.tweet_id, like.user_id))
+        return claim is not None and claim.like_id == like.like_id
+
+    def events_of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class FakeCommentStore:
+    def __init__(self) -> None:
+        self.comments: dict[int, Comment] = {}
+        self.requests: dict[tuple[int, str], CommentDraft] = {}
+        self.events: list[TweetEvent] = []
+        # set to an exception to make the next create fail before it stores anything
+        self.fail_next_create: Exception | None = None
+
+    def _live(self, tweet_id: int) -> list[Comment]:
+        return sorted((c for c in self.comments.values() if c.tweet_id == tweet_id and not c.is_deleted),
+                      key=lambda c: c.comment_id)
+
+    async def get(self, comment_id: int) -> Comment | None:
+        await _yield()
+        return self.comments.get(comment_id)
+
+    async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
+        return {t: len(self._live(t)) for t in tweet_ids}
+
+    async def create(self, comment: Comment, events: Sequence[TweetEvent]) -> None:
+        await _yield()
+        if self.fail_next_create is not None:
+            failure, self.fail_next_create = self.fail_next_create, None
+            raise failure
+        existing = self.comments.get(comment.comment_id)
+        if existing is None or not existing.is_deleted:  # like the fixed write timestamp: a delete wins
+            self.comments[comment.comment_id] = comment
+        self.events.extend(events)
+
+    async def delete(self, removal: CommentRemoval) -> None:
+        await _yield()
+        self.comments[removal.comment.comment_id] = replace(removal.comment, text="", delete_time=removal.delete_time)
+        self.events.append(removal.event)
+
+    async def page(self, tweet_id: int, after: int | None, limit: int) -> CommentIdPage:
+        listed = [c for c in self._live(tweet_id) if after is None or c.comment_id > after]
+        return CommentIdPage(listed[:limit], listed[limit - 1].comment_id if len(listed) > limit else None)
+
+    async def find_request(self, author_id: int, request_id: str) -> CommentDraft | None:
+        await _yield()
+        return self.requests.get((author_id, request_id))
+
+    async def claim_request(self, author_id: int, request_id: str, draft: CommentDraft) -> CommentDraft:
+        await _yield()
+        return self.requests.setdefault((author_id, request_id), draft)
 
     def events_of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]

@@ -1,9 +1,10 @@
 """Statement running shared by the CQL adapters of svc_tweet: prepared once, within the deadline, and
-the store's timeouts surfaced as UNAVAILABLE (the client may retry) instead of an internal error."""
+the store's timeouts surfaced as UNAVAILABLE (the client may retry) instead of an internal error;
+and the commit of a change together with the outbox rows of its events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cassandra import OperationTimedOut, ReadTimeout, WriteTimeout
@@ -12,8 +13,10 @@ from cassandra.cluster import NoHostAvailable, Session
 
 from mesh import cql
 from mesh.errors import Unavailable
-
+from mesh.outbox import CqlOutbox
 from svc_tweet.adapters.cql_rows import rows_of
+from svc_tweet.adapters.outbox_events import outbox_event
+from svc_tweet.domain import TweetEvent
 
 # What the store answers when it could not do the work in time; anything else is a bug.
 STORE_TIMEOUTS = (ReadTimeout, WriteTimeout, OperationTimedOut, ReplicasUnavailable, NoHostAvailable)
@@ -22,6 +25,18 @@ STORE_TIMEOUTS = (ReadTimeout, WriteTimeout, OperationTimedOut, ReplicasUnavaila
 def store_unavailable(exc: Exception) -> Unavailable:
     return Unavailable(f"the tweet store did not answer in time ({type(exc).__name__}); try again",
                        reason="STORE_UNAVAILABLE")
+
+
+def as_unavailable(exc: Exception) -> Unavailable:
+    """mesh.cql already answers the driver's timeouts as Unavailable (the driver's error as the cause)."""
+    return exc if isinstance(exc, Unavailable) else store_unavailable(exc)
+
+
+def outcome_open(exc: BaseException) -> bool:
+    """Whether a conditional write that failed this way may still have been applied (its Paxos
+    round timed out after it started), so that only a SERIAL read can tell who holds the row."""
+    cause = exc if isinstance(exc, (WriteTimeout, OperationTimedOut)) else exc.__cause__
+    return isinstance(cause, (WriteTimeout, OperationTimedOut))
 
 
 class CqlStatements:
@@ -54,3 +69,21 @@ class CqlStatements:
         except STORE_TIMEOUTS as exc:
             # a timed-out logged batch may still be applied (batchlog): retrying the same writes is safe
             raise store_unavailable(exc) from exc
+
+
+async def commit(
+    statements: CqlStatements,
+    outbox: CqlOutbox,
+    changes: Sequence[tuple[str, tuple]],
+    events: Sequence[TweetEvent],
+    *,
+    actor_id: int,
+    on_commit: Callable[[], None],
+) -> None:
+    """The changes and the outbox rows of their events in ONE logged batch: stored together or not at
+    all. Keyed by the actor: one user's events are published in the order they were committed."""
+    batch = [(await statements.prepared(query), parameters) for query, parameters in changes]
+    batch += [outbox.insert_statement(outbox_event(event), key=str(actor_id)) for event in events]
+    await statements.batch(batch)
+    if events:
+        on_commit()  # wakes the outbox relay

@@ -21,8 +21,7 @@ from cassandra.cluster import Session
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
 from svc_tweet.adapters.cql_rows import chunks, micros, unique, utc
-from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, store_unavailable
-from svc_tweet.adapters.outbox_events import outbox_event
+from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, commit, store_unavailable
 from svc_tweet.domain import (
     AuthorListPosition,
     AuthorTweetPage,
@@ -285,12 +284,7 @@ class CqlTweetStore:
         await self._commit(statements, (removal.event,), actor_id=tweet.author_id)
 
     async def _commit(self, statements: list[tuple[str, tuple]], events: Sequence[TweetEvent], *, actor_id: int) -> None:
-        batch = [(await self._cql.prepared(query), parameters) for query, parameters in statements]
-        # keyed by the actor: one user's events are published in the order they were committed
-        batch += [self._outbox.insert_statement(outbox_event(event), key=str(actor_id)) for event in events]
-        await self._cql.batch(batch)
-        if events:
-            self._on_commit()
+        await commit(self._cql, self._outbox, statements, events, actor_id=actor_id, on_commit=self._on_commit)
 
     # --- CreateTweet request ids --------------------------------------------------------------
 

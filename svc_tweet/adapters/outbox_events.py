@@ -14,6 +14,12 @@ SUBJECTS: dict[type, str] = {
     domain.Retweeted: "tweet.retweeted",
     domain.RetweetUndone: "tweet.retweet_undone",
     domain.MentionCreated: "tweet.mentioned",
+    domain.LikeCreated: "tweet.liked",
+    domain.LikeDeleted: "tweet.unliked",
+    domain.CommentCreated: "tweet.commented",
+    domain.CommentDeleted: "tweet.comment_deleted",
+    # a mention in a comment is a MentionCreated whose tweet is the one commented on
+    domain.CommentMentionCreated: "tweet.mentioned",
 }
 
 
@@ -70,6 +76,48 @@ def payload_of(event: domain.TweetEvent):
                 retweet_id=str(retweet.tweet_id),
                 tweet_id=_id(retweet.retweet_of_tweet_id),
                 tweet_author_id=_id(retweet.retweet_of_user_id),
+            )
+        case domain.LikeCreated(like=like):
+            return events_pb2.LikeCreated(
+                event_id=event.event_id,
+                occurred_at=to_timestamp(like.create_time),
+                actor_user_id=str(like.user_id),
+                tweet_id=str(like.tweet_id),
+                tweet_author_id=str(like.tweet_author_id),
+            )
+        case domain.LikeDeleted(like=like):
+            return events_pb2.LikeDeleted(
+                event_id=event.event_id,
+                occurred_at=to_timestamp(event.occurred_at),
+                actor_user_id=str(like.user_id),
+                tweet_id=str(like.tweet_id),
+                tweet_author_id=str(like.tweet_author_id),
+            )
+        case domain.CommentCreated(comment=comment):
+            return events_pb2.CommentCreated(
+                event_id=event.event_id,
+                occurred_at=to_timestamp(comment.create_time),
+                actor_user_id=str(comment.author_id),
+                comment_id=str(comment.comment_id),
+                tweet_id=str(comment.tweet_id),
+                tweet_author_id=str(comment.tweet_author_id),
+                text=comment.text,
+            )
+        case domain.CommentMentionCreated(comment=comment):
+            return events_pb2.MentionCreated(
+                event_id=event.event_id,
+                occurred_at=to_timestamp(comment.create_time),
+                actor_user_id=str(comment.author_id),
+                tweet_id=str(comment.tweet_id),
+                mentioned_user_id=str(event.mentioned_user_id),
+            )
+        case domain.CommentDeleted(comment=comment):
+            return events_pb2.CommentDeleted(
+                event_id=event.event_id,
+                occurred_at=to_timestamp(event.occurred_at),
+                actor_user_id=str(event.actor_id),
+                comment_id=str(comment.comment_id),
+                tweet_id=str(comment.tweet_id),
             )
     raise TypeError(f"not an event of svc_tweet: {event!r}")
 

@@ -70,6 +70,8 @@ def encode_view(view: TweetView) -> bytes:
         retweet_count=view.counts.retweets,
         reply_count=view.counts.replies,
         quote_count=view.counts.quotes,
+        like_count=view.counts.likes,
+        comment_count=view.counts.comments,
         create_time=created,
     )
     if tweet.quoted_tweet_id is not None:
@@ -97,7 +99,8 @@ def decode_view(raw: bytes) -> TweetView:
         retweet_of_user_id=_id(message.retweeted_tweet.author_id),
         mentioned_user_ids=tuple(int(user_id) for user_id in message.mentioned_user_ids),
     )
-    counts = TweetCounts(retweets=message.retweet_count, replies=message.reply_count, quotes=message.quote_count)
+    counts = TweetCounts(retweets=message.retweet_count, replies=message.reply_count, quotes=message.quote_count,
+                         likes=message.like_count, comments=message.comment_count)
     return TweetView(tweet, counts)
 
 

@@ -19,6 +19,8 @@ from mesh.errors import FailedPrecondition, NotFound
 from mesh.outbox import CqlOutbox
 from mesh.schema import migrate_cql
 from mesh.testing import ManualClock
+from svc_tweet.adapters.cql_comments import CqlCommentStore
+from svc_tweet.adapters.cql_likes import CqlLikeStore
 from svc_tweet.adapters.cql_media import CqlMediaStore
 from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.outbox_events import SUBJECTS
@@ -26,7 +28,7 @@ from svc_tweet.adapters.redis_cache import RedisTweetCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
 from svc_tweet.adapters.system import SnowflakeIds, SystemClock
 from svc_tweet.domain import MediaState, TweetDeleted, events_announcing
-from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
+from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from svc_tweet.testing import FakeUserDirectory
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
@@ -55,8 +57,10 @@ class Service:
         self.ann, self.bob = (uuid.uuid4().int >> 68 for _ in range(2))
         self.session, self.keyspace = deps.cql, keyspace
         self.kicks = 0
-        self.store = CqlTweetStore(deps.cql, keyspace, CqlOutbox(deps.cql, keyspace), on_commit=self._kick,
-                                   max_scanned_rows=max_scanned_rows)
+        outbox = CqlOutbox(deps.cql, keyspace)
+        self.store = CqlTweetStore(deps.cql, keyspace, outbox, on_commit=self._kick, max_scanned_rows=max_scanned_rows)
+        self.like_store = CqlLikeStore(deps.cql, keyspace, outbox, on_commit=self._kick)
+        self.comment_store = CqlCommentStore(deps.cql, keyspace, outbox, on_commit=self._kick)
         self.media_store = CqlMediaStore(deps.cql, keyspace)
         # a prefix of its own: the scratch keyspace's tweet ids must not meet the stack's cache
         self.cache = RedisTweetCache(deps.redis, ttl_s=60, prefix=f"it-tweet-{keyspace}")
@@ -66,10 +70,15 @@ class Service:
         self.users.add(self.bob, "bob")
         settings = TweetSettings()
         self.clock = clock or SystemClock()
-        self.reader = TweetReader(self.store, self.cache, self.users, self.objects, settings)
+        self.reader = TweetReader(self.store, self.cache, self.users, self.objects, settings,
+                                  likes=self.like_store, comments=self.comment_store)
         self.tweets = Tweets(self.store, self.media_store, self.cache, self.users, self.reader, SnowflakeIds(),
                              self.clock, settings)
         self.media = MediaLibrary(self.media_store, self.objects, SnowflakeIds(), self.clock, settings)
+        self.likes = Likes(self.store, self.like_store, self.cache, self.users, self.reader, SnowflakeIds(),
+                           self.clock, settings)
+        self.comments = Comments(self.store, self.comment_store, self.cache, self.users, self.reader, SnowflakeIds(),
+                                 self.clock, settings)
 
     def _kick(self) -> None:
         self.kicks += 1

@@ -14,7 +14,7 @@ from mesh import context
 from svc_tweet.adapters.redis_cache import RedisTweetCache, decode_view, encode_view
 from svc_tweet.domain import MediaRef, Tweet, TweetCounts, TweetView
 from svc_tweet.service import TweetReader, TweetSettings
-from svc_tweet.testing import FakeObjectStore, FakeTweetStore, FakeUserDirectory
+from svc_tweet.testing import FakeCommentStore, FakeLikeStore, FakeObjectStore, FakeTweetStore, FakeUserDirectory
 
 
 def test_a_cached_view_round_trips_without_losing_references():
@@ -24,7 +24,7 @@ def test_a_cached_view_round_trips_without_losing_references():
         in_reply_to_tweet_id=8, in_reply_to_user_id=2, quoted_tweet_id=9, quoted_user_id=3,
         mentioned_user_ids=(2,),
     )
-    view = TweetView(tweet, TweetCounts(retweets=1, replies=2, quotes=3))
+    view = TweetView(tweet, TweetCounts(retweets=1, replies=2, quotes=3, likes=4, comments=5))
     assert decode_view(encode_view(view)) == view
     retweet = Tweet(tweet_id=11, author_id=4, text="", create_time=tweet.create_time,
                     retweet_of_tweet_id=10, retweet_of_user_id=1)
@@ -59,7 +59,8 @@ async def test_reads_fall_back_to_the_store_when_redis_fails(redis):
     created = datetime(2025, 3, 1, tzinfo=timezone.utc)
     await store.create(Tweet(tweet_id=7, author_id=1, text="still here", create_time=created), ())
     cache = RedisTweetCache(redis, timeout_s=0.05)
-    reader = TweetReader(store, cache, FakeUserDirectory(), FakeObjectStore(), TweetSettings())
+    reader = TweetReader(store, cache, FakeUserDirectory(), FakeObjectStore(), TweetSettings(),
+                         likes=FakeLikeStore(), comments=FakeCommentStore())
     token = context.deadline.set(time.monotonic() + 2.0)
     started = time.monotonic()
     try:

@@ -9,8 +9,10 @@ import pytest
 from mesh.interceptors import CALLER_HEADER, CallPipeline
 from mesh.testing import ManualClock, SequentialIds
 from svc_tweet.grpc_api import TweetServiceApi
-from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
+from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from svc_tweet.testing import (
+    FakeCommentStore,
+    FakeLikeStore,
     FakeMediaStore,
     FakeObjectStore,
     FakeTweetCache,
@@ -21,7 +23,7 @@ from tweetmesh.tweet.v1 import tweet_pb2
 from tweetmesh.tweet.v1 import tweet_service_pb2 as pb
 from tweetmesh.tweet.v1 import tweet_service_pb2_grpc
 
-ANN, BOB = "11", "22"
+ANN, BOB, CY = "11", "22", "33"
 
 
 class MemoryAnswerLog:
@@ -40,14 +42,18 @@ async def stub():
     store, media_store, cache, users, objects = (
         FakeTweetStore(), FakeMediaStore(), FakeTweetCache(), FakeUserDirectory(), FakeObjectStore()
     )
+    like_store, comment_store = FakeLikeStore(), FakeCommentStore()
     users.add(int(ANN), "ann")
     users.add(int(BOB), "bob")
+    users.add(int(CY), "cy")
     settings, ids, clock = TweetSettings(), SequentialIds(), ManualClock()
-    reader = TweetReader(store, cache, users, objects, settings)
+    reader = TweetReader(store, cache, users, objects, settings, likes=like_store, comments=comment_store)
     api = TweetServiceApi(
         reader=reader,
         tweets=Tweets(store, media_store, cache, users, reader, ids, clock, settings),
         media=MediaLibrary(media_store, objects, ids, clock, settings),
+        likes=Likes(store, like_store, cache, users, reader, ids, clock, settings),
+        comments=Comments(store, comment_store, cache, users, reader, ids, clock, settings),
         answers=MemoryAnswerLog(),
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])
@@ -131,6 +137,64 @@ async def test_a_media_upload_slot_tells_how_to_upload(stub):
     assert await _code(stub.CreateMediaUpload(not_allowed, **as_user(ANN))) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_likes_and_comments_are_not_implemented_yet(stub):
-    assert await _code(stub.LikeTweet(pb.LikeTweetRequest(tweet_id="1"), **as_user(ANN))) == \
-        grpc.StatusCode.UNIMPLEMENTED
+async def test_like_twice_counts_once_and_unlike_answers_its_message(stub):
+    tweet = (await stub.CreateTweet(pb.CreateTweetRequest(twitter_content="like me"), **as_user(BOB))).tweet
+    for _ in range(2):
+        liked = await stub.LikeTweet(pb.LikeTweetRequest(tweet_id=tweet.tweet_id), **as_user(ANN))
+        assert liked.message == "successfully liked"
+    shown = (await stub.GetTweet(pb.GetTweetRequest(tweet_id=tweet.tweet_id), **as_user(ANN))).tweet
+    assert shown.like_count == 1 and shown.caller_liked
+    assert not (await stub.GetTweet(pb.GetTweetRequest(tweet_id=tweet.tweet_id), **as_user(BOB))).tweet.caller_liked
+    likers = await stub.ListLikers(pb.ListLikersRequest(tweet_id=tweet.tweet_id), **as_user(BOB))
+    assert [(u.user_id, u.handle) for u in likers.users] == [(ANN, "ann")]
+    unliked = await stub.UnlikeTweet(pb.UnlikeTweetRequest(tweet_id=tweet.tweet_id), **as_user(ANN))
+    assert unliked.message == "successfully unliked"
+    shown = (await stub.GetTweet(pb.GetTweetRequest(tweet_id=tweet.tweet_id), **as_user(ANN))).tweet
+    assert shown.like_count == 0 and not shown.caller_liked
+    assert await _code(stub.LikeTweet(pb.LikeTweetRequest(tweet_id="424242"), **as_user(ANN))) == \
+        grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_comment_comes_as_comment_string_or_in_the_body_exactly_once(stub):
+    tweet_id = (await stub.CreateTweet(pb.CreateTweetRequest(twitter_content="say something"), **as_user(BOB))).tweet_id
+    by_field = await stub.AddComment(pb.AddCommentRequest(tweet_id=tweet_id, comment_string="first"), **as_user(ANN))
+    assert by_field.message == "successfully added" and by_field.comment_id == by_field.comment.comment_id
+    assert (by_field.comment.text, by_field.comment.author.handle, by_field.comment.tweet_id) == ("first", "ann", tweet_id)
+    in_body = pb.AddCommentRequest(tweet_id=tweet_id, body=pb.AddCommentRequest.Body(comment_string="second"))
+    assert (await stub.AddComment(in_body, **as_user(ANN))).comment.text == "second"
+    emoji = "\U0001F426" * 280
+    assert (await stub.AddComment(pb.AddCommentRequest(tweet_id=tweet_id, comment_string=emoji), **as_user(ANN))) \
+        .comment.text == emoji
+    invalid = [
+        pb.AddCommentRequest(tweet_id=tweet_id),  # no text at all
+        pb.AddCommentRequest(tweet_id=tweet_id, body=pb.AddCommentRequest.Body()),  # `{}` and no query string
+        pb.AddCommentRequest(tweet_id=tweet_id, comment_string="a", body=pb.AddCommentRequest.Body(comment_string="b")),
+        pb.AddCommentRequest(tweet_id=tweet_id, comment_string=emoji + "!"),  # 281 characters
+        pb.AddCommentRequest(tweet_id=tweet_id, body=pb.AddCommentRequest.Body(comment_string="x" * 281)),
+        pb.AddCommentRequest(tweet_id=tweet_id, comment_string="   "),
+    ]
+    for request in invalid:
+        assert await _code(stub.AddComment(request, **as_user(ANN))) == grpc.StatusCode.INVALID_ARGUMENT, request
+    listed = await stub.ListComments(pb.ListCommentsRequest(tweet_id=tweet_id), **as_user(CY))
+    assert [c.text for c in listed.comments] == ["first", "second", emoji]
+    shown = (await stub.GetTweet(pb.GetTweetRequest(tweet_id=tweet_id), **as_user(CY))).tweet
+    assert shown.comment_count == 3
+    assert await _code(stub.AddComment(pb.AddCommentRequest(tweet_id="424242", comment_string="hi"), **as_user(ANN))) \
+        == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_comment_is_deleted_by_its_author_or_the_tweets_author_only(stub):
+    tweet_id = (await stub.CreateTweet(pb.CreateTweetRequest(twitter_content="my tweet"), **as_user(BOB))).tweet_id
+    comments = [
+        (await stub.AddComment(pb.AddCommentRequest(tweet_id=tweet_id, comment_string=f"c{i}"), **as_user(ANN))).comment_id
+        for i in range(2)
+    ]
+    stranger = pb.DeleteCommentRequest(tweet_id=tweet_id, comment_id=comments[0])
+    assert await _code(stub.DeleteComment(stranger, **as_user(CY))) == grpc.StatusCode.PERMISSION_DENIED
+    by_tweet_author = pb.DeleteCommentRequest(tweet_id=tweet_id, comment_id=comments[0], request_id="dc-1")
+    assert (await stub.DeleteComment(by_tweet_author, **as_user(BOB))).message == "successfully deleted"
+    # a retry with the request id gets the first answer; without one, the comment is simply gone
+    assert (await stub.DeleteComment(by_tweet_author, **as_user(BOB))).message == "successfully deleted"
+    assert await _code(stub.DeleteComment(stranger, **as_user(BOB))) == grpc.StatusCode.NOT_FOUND
+    await stub.DeleteComment(pb.DeleteCommentRequest(tweet_id=tweet_id, comment_id=comments[1]), **as_user(ANN))
+    assert (await stub.GetTweet(pb.GetTweetRequest(tweet_id=tweet_id), **as_user(BOB))).tweet.comment_count == 0

@@ -21,8 +21,10 @@ from svc_tweet.domain import (
     TweetDeleted,
     media_object_key,
 )
-from svc_tweet.service import MediaLibrary, TweetReader, Tweets, TweetSettings
+from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from svc_tweet.testing import (
+    FakeCommentStore,
+    FakeLikeStore,
     FakeMediaStore,
     FakeObjectStore,
     FakeTweetCache,
@@ -43,10 +45,17 @@ class World:
         self.objects = FakeObjectStore()
         self.clock = ManualClock()
         self.ids = SequentialIds()
-        self.reader = TweetReader(self.store, self.cache, self.users, self.objects, self.settings)
+        self.like_store = FakeLikeStore()
+        self.comment_store = FakeCommentStore()
+        self.reader = TweetReader(self.store, self.cache, self.users, self.objects, self.settings,
+                                  likes=self.like_store, comments=self.comment_store)
         self.tweets = Tweets(self.store, self.media_store, self.cache, self.users, self.reader, self.ids, self.clock,
                              self.settings)
         self.media = MediaLibrary(self.media_store, self.objects, self.ids, self.clock, self.settings)
+        self.likes = Likes(self.store, self.like_store, self.cache, self.users, self.reader, self.ids, self.clock,
+                           self.settings)
+        self.comments = Comments(self.store, self.comment_store, self.cache, self.users, self.reader, self.ids,
+                                 self.clock, self.settings)
         for user_id, handle in ((ANN, "ann"), (BOB, "bob"), (CY, "cy")):
             self.users.add(user_id, handle)
 
