@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from mesh import ids
 from mesh.errors import Unavailable
 from svc_tweet.adapters.cql_rows import unique, utc
-from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, store_unavailable
+from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, store_unavailable
 from svc_tweet.domain import Attachment, Media, MediaState
 
 _MEDIA_COLUMNS = "media_id, owner_id, content_type, size_bytes, state, object_key, failure_reason, create_time"
@@ -80,7 +80,9 @@ class CqlMediaStore:
                 f"INSERT INTO {self._ks}.media_attachments (media_id, tweet_id) VALUES (?, ?) IF NOT EXISTS",
                 (media_id, tweet_id),
             )
-        except (WriteTimeout, OperationTimedOut):
+        except Unavailable as exc:
+            if not outcome_open(exc):
+                raise
             # outcome open: a SERIAL read completes any round in flight and tells who holds it
             holder = await self._holder(media_id, consistency=ConsistencyLevel.LOCAL_SERIAL)
             if holder is None:

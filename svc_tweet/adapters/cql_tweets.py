@@ -15,13 +15,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
 from svc_tweet.adapters.cql_rows import chunks, micros, unique, utc
-from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, commit, store_unavailable
+from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, commit, store_unavailable
 from svc_tweet.domain import (
     AuthorListPosition,
     AuthorTweetPage,
@@ -312,7 +312,9 @@ class CqlTweetStore:
         )
         try:
             (outcome,) = await self._cql.raw(query, parameters)
-        except (WriteTimeout, OperationTimedOut):
+        except Unavailable as exc:
+            if not outcome_open(exc):
+                raise
             # The outcome is open. A SERIAL read completes any round still in flight, so it tells
             # for certain which draft holds the claim now.
             holder = await self._request_draft(author_id, request_id, consistency=ConsistencyLevel.LOCAL_SERIAL)
@@ -348,7 +350,9 @@ class CqlTweetStore:
                 f"INSERT INTO {self._ks}.retweets_by_user ({_RETWEET_CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
                 (user_id, original_id, retweet.tweet_id, retweet.retweet_of_user_id, retweet.create_time, draft.event_id),
             )
-        except (WriteTimeout, OperationTimedOut):
+        except Unavailable as exc:
+            if not outcome_open(exc):
+                raise
             holder = await self._retweet_claim(user_id, original_id, consistency=ConsistencyLevel.LOCAL_SERIAL)
             if holder is None:
                 raise Unavailable("the retweet could not be stored in time; try again", reason="RETWEET_CLAIM_TIMEOUT") from None
@@ -363,7 +367,9 @@ class CqlTweetStore:
                 f"DELETE FROM {self._ks}.retweets_by_user WHERE user_id = ? AND tweet_id = ? IF retweet_id = ?",
                 (user_id, original_id, retweet_id),
             )
-        except (WriteTimeout, OperationTimedOut) as exc:
+        except Unavailable as exc:
+            if not outcome_open(exc):
+                raise
             # the retweet itself is already deleted; undoing again finishes the release
             raise Unavailable("the retweet was removed, but not completely in time; undo it again",
                               reason="RETWEET_RELEASE_TIMEOUT") from exc

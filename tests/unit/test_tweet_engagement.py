@@ -326,3 +326,16 @@ def test_engagement_events_travel_on_their_subjects_with_their_payloads():
     body = events_pb2.CommentCreated.FromString(created.payload)
     assert (body.comment_id, body.tweet_id, body.tweet_author_id, body.text) == ("8", "70", "22", "hey")
     assert events_pb2.CommentDeleted.FromString(deleted.payload).actor_user_id == "22"
+
+
+def test_a_timed_out_conditional_write_is_recognised_through_the_kernels_unavailable():
+    # mesh.cql answers driver timeouts as Unavailable with the driver's error as the cause; the
+    # LWT claims must still see "outcome open" and settle it with a SERIAL read
+    from cassandra import OperationTimedOut
+    from mesh.errors import Unavailable
+    from svc_tweet.adapters.cql_store import outcome_open
+
+    timed_out = Unavailable("the CQL store did not answer: OperationTimedOut")
+    timed_out.__cause__ = OperationTimedOut("no answer")
+    assert outcome_open(timed_out)
+    assert not outcome_open(Unavailable("no replicas"))
