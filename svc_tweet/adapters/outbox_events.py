@@ -110,6 +110,7 @@ def payload_of(event: domain.TweetEvent):
                 actor_user_id=str(comment.author_id),
                 tweet_id=str(comment.tweet_id),
                 mentioned_user_id=str(event.mentioned_user_id),
+                comment_id=str(comment.comment_id),
             )
         case domain.CommentDeleted(comment=comment):
             return events_pb2.CommentDeleted(

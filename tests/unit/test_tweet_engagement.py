@@ -221,6 +221,7 @@ async def test_mentions_in_a_comment_are_announced_but_never_to_oneself(world):
     assert mentions[0].event_id == f"{created.event_id}-m{BOB}"
     payload = events_pb2.MentionCreated.FromString(outbox_event(mentions[0]).payload)
     assert (payload.actor_user_id, payload.tweet_id, payload.mentioned_user_id) == (str(ANN), str(tweet_id), str(BOB))
+    assert payload.comment_id == str(created.comment.comment_id)  # notify can link to the comment
     assert outbox_event(mentions[0]).subject == "tweet.mentioned"
     await world.comments.add_comment(ANN, tweet_id, "only @ann here")
     assert len(world.comment_store.events_of(CommentMentionCreated)) == 1

@@ -244,18 +244,20 @@ class CommentDeleted(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor_user_id: _Optional[str] = ..., comment_id: _Optional[str] = ..., tweet_id: _Optional[str] = ...) -> None: ...
 
 class MentionCreated(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "actor_user_id", "tweet_id", "mentioned_user_id")
+    __slots__ = ("event_id", "occurred_at", "actor_user_id", "tweet_id", "mentioned_user_id", "comment_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
     TWEET_ID_FIELD_NUMBER: _ClassVar[int]
     MENTIONED_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     actor_user_id: str
     tweet_id: str
     mentioned_user_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor_user_id: _Optional[str] = ..., tweet_id: _Optional[str] = ..., mentioned_user_id: _Optional[str] = ...) -> None: ...
+    comment_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor_user_id: _Optional[str] = ..., tweet_id: _Optional[str] = ..., mentioned_user_id: _Optional[str] = ..., comment_id: _Optional[str] = ...) -> None: ...
 
 class NotificationCreated(_message.Message):
     __slots__ = ("event_id", "occurred_at", "actor_user_id", "recipient_user_id", "notification")
