@@ -40,6 +40,9 @@ down: $(STAMP)  ## stop everything `make up` started
 status: $(STAMP)  ## what runs, and is it healthy
 	$(PY) -m deploy.stack status
 
+search-rebuild: $(STAMP)  ## rebuild the tweet search index from the tweet store, then swap it in (safe to re-run)
+	$(PY) -m svc_search.rebuild
+
 test-unit: $(STAMP)  ## unit tests only (no servers, seconds)
 	$(PY) -m pytest tests/unit -q
 
@@ -49,4 +52,4 @@ test: export TM_CELEBRITY_THRESHOLD := $(or $(TM_CELEBRITY_THRESHOLD),5)
 test: check-gen lint up  ## everything: contracts fresh and clean, the mesh up, unit + integration + e2e
 	$(PY) -m pytest tests -q
 
-.PHONY: help venv gen check-gen lint up down status test-unit test
+.PHONY: help venv gen check-gen lint up down status search-rebuild test-unit test

@@ -90,6 +90,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted", "tweet.retweet_undone")),
     ConsumerSpec("GRAPH", "timeline-graph", ("graph.>",)),
     ConsumerSpec("TWEETS", "search-indexer", ("tweet.>",)),
+    ConsumerSpec("GRAPH", "search-users", ("graph.user.>",)),
     ConsumerSpec("TWEETS", "notify-tweets", ("tweet.>",)),
     ConsumerSpec("GRAPH", "notify-graph", ("graph.>",)),
     *(

@@ -1,0 +1,1 @@
+"""svc_search's adapters: the only modules that do I/O."""
