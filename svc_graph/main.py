@@ -31,7 +31,7 @@ from svc_graph.adapters.cql_sessions import CqlSessionStore
 from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.jwt_tokens import JwtTokenIssuer
 from svc_graph.adapters.redis_counts import RedisCountCache
-from svc_graph.adapters.system import SnowflakeIds, SystemClock
+from mesh.system import SnowflakeIds, SystemClock
 from svc_graph.grpc_api import GraphServiceApi
 from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions, SocialGraph
 from tweetmesh.graph.v1 import graph_service_pb2_grpc

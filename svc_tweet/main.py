@@ -29,7 +29,7 @@ from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.graph_users import GraphUserDirectory
 from svc_tweet.adapters.redis_cache import RedisTweetCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
-from svc_tweet.adapters.system import SnowflakeIds, SystemClock
+from mesh.system import SnowflakeIds, SystemClock
 from svc_tweet.grpc_api import TweetServiceApi
 from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from tweetmesh.graph.v1 import graph_service_pb2_grpc

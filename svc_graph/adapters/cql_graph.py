@@ -21,7 +21,7 @@ from cassandra.cluster import Session
 
 from mesh import cql
 from mesh.outbox import CqlOutbox
-from svc_graph.adapters.cql_rows import chunks, rows_of, unique, utc
+from mesh.cql_rows import chunks, rows_of, unique, utc
 from svc_graph.adapters.outbox_events import outbox_event
 from svc_graph.domain import Direction, Edge, EdgePage, FollowCounts, GraphChange, ListPosition, Relation
 

@@ -9,7 +9,7 @@ from cassandra.cluster import Session
 
 from mesh import cql
 from mesh.errors import Unavailable
-from svc_graph.adapters.cql_rows import rows_of, utc, was_applied
+from mesh.cql_rows import rows_of, utc, was_applied
 from svc_graph.domain import RefreshTokenRecord, Rotation
 
 _COLUMNS = "token_hash, session_id, user_id, issue_time, expire_time, rotate_time, rotation_nonce"

@@ -12,7 +12,7 @@ from cassandra.cluster import Session
 from mesh import cql
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from svc_graph.adapters.cql_rows import rows_of, unique, utc, was_applied
+from mesh.cql_rows import rows_of, unique, utc, was_applied
 from svc_graph.adapters.outbox_events import outbox_event
 from svc_graph.domain import Account, User, UserCreated, UserUpdated, handle_key
 

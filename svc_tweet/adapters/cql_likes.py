@@ -19,7 +19,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from svc_tweet.adapters.cql_rows import chunks, micros, unique, utc
+from mesh.cql_rows import chunks, micros, unique, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, as_unavailable, commit, outcome_open
 from svc_tweet.domain import Like, LikeCreated, LikeDeleted, LikerIdPage
 

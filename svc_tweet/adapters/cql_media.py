@@ -18,7 +18,7 @@ from cassandra.cluster import Session
 
 from mesh import ids
 from mesh.errors import Unavailable
-from svc_tweet.adapters.cql_rows import unique, utc
+from mesh.cql_rows import unique, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, store_unavailable
 from svc_tweet.domain import Attachment, Media, MediaState
 

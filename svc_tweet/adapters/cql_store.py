@@ -14,7 +14,7 @@ from cassandra.cluster import NoHostAvailable, Session
 from mesh import cql
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from svc_tweet.adapters.cql_rows import rows_of
+from mesh.cql_rows import rows_of
 from svc_tweet.adapters.outbox_events import outbox_event
 from svc_tweet.domain import TweetEvent
 

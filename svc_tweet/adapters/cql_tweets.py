@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from svc_tweet.adapters.cql_rows import chunks, micros, unique, utc
+from mesh.cql_rows import chunks, micros, unique, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, commit, store_unavailable
 from svc_tweet.domain import (
     AuthorListPosition,

@@ -17,7 +17,7 @@ from mesh.schema import migrate_cql
 from svc_graph.adapters.cql_graph import CqlGraphStore
 from svc_graph.adapters.cql_sessions import CqlSessionStore
 from svc_graph.adapters.cql_users import CqlUserStore
-from svc_graph.adapters.system import SnowflakeIds, SystemClock
+from mesh.system import SnowflakeIds, SystemClock
 from svc_graph.domain import (
     Direction,
     Edge,

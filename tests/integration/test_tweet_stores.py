@@ -26,7 +26,7 @@ from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.outbox_events import SUBJECTS
 from svc_tweet.adapters.redis_cache import RedisTweetCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
-from svc_tweet.adapters.system import SnowflakeIds, SystemClock
+from mesh.system import SnowflakeIds, SystemClock
 from svc_tweet.domain import MediaState, TweetDeleted, events_announcing
 from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets, TweetSettings
 from svc_tweet.testing import FakeUserDirectory

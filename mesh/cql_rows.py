@@ -1,4 +1,4 @@
-"""Small helpers the CQL adapters share."""
+"""Small helpers every service's CQL adapters share: rows, timestamps, IN-list chunks."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def micros(moment: datetime) -> int:
 def rows_of(result: Any) -> list[Any]:
     """mesh.cql.execute answers a list of rows, or None for a statement without rows."""
     return list(result or ())
+
+
+def was_applied(result: Any) -> bool:
+    """Whether a conditional statement (IF ...) was applied: `[applied]` is its first column."""
+    rows = rows_of(result)
+    return bool(rows and rows[0][0])
 
 
 def chunks(items: Sequence[T], size: int = MAX_IN_KEYS) -> Iterator[Sequence[T]]:

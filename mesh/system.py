@@ -1,4 +1,5 @@
-"""The clock and the id generator of the running process."""
+"""The clock and the id generator of the running process (the adapters of the Clock and
+IdGenerator ports services declare)."""
 
 from __future__ import annotations
 
