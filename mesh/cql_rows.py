@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from cassandra.query import UNSET_VALUE
+
 T = TypeVar("T")
 
 # ScyllaDB refuses more than 100 clustering keys in one IN by default
@@ -43,3 +45,12 @@ def chunks(items: Sequence[T], size: int = MAX_IN_KEYS) -> Iterator[Sequence[T]]
 
 def unique(items: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(items))
+
+
+def unset_if_empty(value: Any) -> Any:
+    """For a bound value of an optional column: absent (None, or an empty collection, which CQL
+    stores as null) is left unset rather than written as null, which would leave a tombstone
+    per column and row that every later scan must read past. Reads see None either way."""
+    if value is None or (isinstance(value, (list, set, tuple, dict)) and not value):
+        return UNSET_VALUE
+    return value

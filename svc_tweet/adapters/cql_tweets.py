@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import chunks, micros, unique, utc
+from mesh.cql_rows import chunks, micros, unique, unset_if_empty, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, commit, store_unavailable
 from svc_tweet.domain import (
     AuthorListPosition,
@@ -216,9 +216,11 @@ class CqlTweetStore:
         statements = [
             (
                 f"INSERT INTO {ks}.tweets ({_TWEET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-                (tweet.tweet_id, tweet.author_id, tweet.text, _media_cells(tweet), tweet.in_reply_to_tweet_id,
-                 tweet.in_reply_to_user_id, tweet.quoted_tweet_id, tweet.quoted_user_id, tweet.retweet_of_tweet_id,
-                 tweet.retweet_of_user_id, list(tweet.mentioned_user_ids), tweet.create_time, at),
+                (tweet.tweet_id, tweet.author_id, tweet.text,
+                 *map(unset_if_empty, (_media_cells(tweet), tweet.in_reply_to_tweet_id, tweet.in_reply_to_user_id,
+                                       tweet.quoted_tweet_id, tweet.quoted_user_id, tweet.retweet_of_tweet_id,
+                                       tweet.retweet_of_user_id, list(tweet.mentioned_user_ids))),
+                 tweet.create_time, at),
             ),
             (
                 f"INSERT INTO {ks}.tweets_by_author (author_id, month, tweet_id, is_reply, is_retweet) "
