@@ -88,6 +88,19 @@ def parse_query(text: str) -> TweetQuery:
     return TweetQuery(distinct(words), distinct(hashtags), distinct(mentions), distinct(authors))
 
 
+class TweetOrder(Enum):
+    """The order of tweet search results."""
+
+    BEST_MATCH = "best_match"  # most query words matched first, then newest
+    NEWEST = "newest"  # newest first (Snowflake ids grow with time), however many words matched
+
+
+def results_key(query: TweetQuery, order: TweetOrder) -> str:
+    """What a cursor is bound to: the query and the order (a position under one order means
+    nothing under the other)."""
+    return f"{query.key()}|o={order.value}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -95,7 +108,8 @@ def parse_query(text: str) -> TweetQuery:
 @dataclass(frozen=True)
 class TweetPosition:
     """Where a tweet sits in a result list: best first = most query words matched, then newest
-    (Snowflake ids grow with time). Depends on the tweet and the query only, never on the rest of
+    (Snowflake ids grow with time); newest first = the tweet id alone (`words_matched` is 0 then:
+    it takes no part in that order). Depends on the tweet and the query only, never on the rest of
     the index, so a cursor stays exact while tweets are added and removed."""
 
     words_matched: int

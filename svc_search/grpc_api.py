@@ -8,11 +8,19 @@ verified header; this module reads the caller, calls the use case and shapes the
 from __future__ import annotations
 
 from mesh.api import caller_id, to_timestamp
-from svc_search.domain import TweetHit, UserProfile
+from svc_search.domain import TweetHit, TweetOrder, UserProfile
 from svc_search.service import TweetSearch, UserSearch
 from tweetmesh.graph.v1 import user_pb2
 from tweetmesh.search.v1 import search_service_pb2 as pb
 from tweetmesh.search.v1 import search_service_pb2_grpc
+
+
+# UNSPECIFIED is best match (the proto says so); the proto's rules refuse undefined values
+_ORDER = {
+    pb.SEARCH_ORDER_UNSPECIFIED: TweetOrder.BEST_MATCH,
+    pb.SEARCH_ORDER_BEST_MATCH: TweetOrder.BEST_MATCH,
+    pb.SEARCH_ORDER_NEWEST: TweetOrder.NEWEST,
+}
 
 
 def _result(hit: TweetHit) -> pb.SearchTweetResult:
@@ -43,7 +51,8 @@ class SearchServiceApi(search_service_pb2_grpc.SearchServiceServicer):
         self._users = users
 
     async def SearchTweets(self, request: pb.SearchTweetsRequest, ctx) -> pb.SearchTweetsResponse:
-        page = await self._tweets.search(caller_id(), request.tweet_name, request.limit_value, request.cursor_value)
+        page = await self._tweets.search(caller_id(), request.tweet_name, request.limit_value, request.cursor_value,
+                                         _ORDER[request.order])
         return pb.SearchTweetsResponse(results=[_result(hit) for hit in page.hits], next_cursor=page.next_cursor)
 
     async def SearchUsers(self, request: pb.SearchUsersRequest, ctx) -> pb.SearchUsersResponse:

@@ -16,6 +16,7 @@ from svc_search.domain import (
     IndexWrite,
     TweetChange,
     TweetHit,
+    TweetOrder,
     TweetPosition,
     TweetQuery,
     UserHit,
@@ -37,8 +38,11 @@ class DocumentIndex(Protocol):
 
 
 class TweetSearchIndex(Protocol):
-    async def search(self, query: TweetQuery, after: TweetPosition | None, size: int) -> list[TweetHit]:
-        """Up to `size` live tweets matching `query`, best first, strictly after `after`."""
+    async def search(
+        self, query: TweetQuery, after: TweetPosition | None, size: int, *, order: TweetOrder = TweetOrder.BEST_MATCH,
+    ) -> list[TweetHit]:
+        """Up to `size` live tweets matching `query`, in `order`, strictly after `after` (a
+        position under that same order)."""
         ...
 
 

@@ -25,6 +25,7 @@ from svc_search.domain import (
     TweetPage,
     TweetPosition,
     TweetPosted,
+    TweetOrder,
     TweetRemoved,
     UserHit,
     UserPage,
@@ -32,6 +33,7 @@ from svc_search.domain import (
     UserProfile,
     WriteOutcome,
     parse_query,
+    results_key,
 )
 from svc_search.event_handlers import TweetEvents
 from svc_search.ports import (
@@ -127,9 +129,23 @@ class UserIndexer:
 # Searching
 
 
-def _tweet_position(sort_values: list) -> TweetPosition:
+def _best_match_position(sort_values: list) -> TweetPosition:
     words_matched, tweet_id = sort_values  # ValueError unless exactly two
     return TweetPosition(exact_int(words_matched, minimum=0), exact_int(tweet_id, minimum=1))
+
+
+def _newest_position(sort_values: list) -> TweetPosition:
+    (tweet_id,) = sort_values  # ValueError unless exactly one
+    return TweetPosition(0, exact_int(tweet_id, minimum=1))
+
+
+def _sort_values(position: TweetPosition, order: TweetOrder) -> list[int]:
+    if order is TweetOrder.NEWEST:
+        return [position.tweet_id]
+    return [position.words_matched, position.tweet_id]
+
+
+_POSITION_OF_CURSOR = {TweetOrder.BEST_MATCH: _best_match_position, TweetOrder.NEWEST: _newest_position}
 
 
 class TweetSearch:
@@ -137,21 +153,24 @@ class TweetSearch:
         self._index = index
         self._users = users
 
-    async def search(self, caller: int | None, text: str, limit: int, cursor: str) -> TweetPage:
-        """A page of live tweets matching `text` (domain.parse_query), best first, leaving out the
+    async def search(
+        self, caller: int | None, text: str, limit: int, cursor: str, order: TweetOrder = TweetOrder.BEST_MATCH,
+    ) -> TweetPage:
+        """A page of live tweets matching `text` (domain.parse_query), in `order`, leaving out the
         tweets of authors who block the caller. A page may hold fewer than `limit` tweets when some
-        were left out; only an empty `next_cursor` means the end."""
+        were left out; only an empty `next_cursor` means the end. A cursor continues only the query
+        and the order it was made for."""
         me = require_caller(caller)
         query = parse_query(text)
         size = page_size(limit, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        after = decode_cursor(cursor, query.key(), _tweet_position, field="cursor_value")
+        key = results_key(query, order)
+        after = decode_cursor(cursor, key, _POSITION_OF_CURSOR[order], field="cursor_value")
         # one more than asked for: whether there is a next page, without an empty last page
-        hits = await self._index.search(query, after, size + 1)
+        hits = await self._index.search(query, after, size + 1, order=order)
         page = hits[:size]
         next_cursor = ""
         if len(hits) > size:
-            last = page[-1].position
-            next_cursor = encode_cursor(query.key(), [last.words_matched, last.tweet_id])
+            next_cursor = encode_cursor(key, _sort_values(page[-1].position, order))
         # Blocks are checked after the search, on the page only: the index knows no blocks. Without
         # an answer the call fails rather than show a blocker's tweets to the user they block.
         blocking = await self._users.authors_blocking(me, {hit.author_id for hit in page}) if page else set()

@@ -10,6 +10,7 @@ from mesh.errors import Unavailable
 from svc_search.domain import (
     IndexWrite,
     TweetHit,
+    TweetOrder,
     TweetPosition,
     TweetQuery,
     UserHit,
@@ -77,18 +78,23 @@ class FakeUserDirectory:
 
 class FakeTweetSearchIndex:
     """Tweets in memory, matched and ordered the way the Elasticsearch adapter asks the index to:
-    words by whole lowercased words of the text, filters exactly, best first."""
+    words by whole lowercased words of the text, filters exactly, best first or newest first."""
 
     def __init__(self) -> None:
         self.tweets: list[tuple[TweetHit, str, set[str], set[str]]] = []  # hit, handle, hashtags, mentions
         self.requests: list[tuple[TweetQuery, TweetPosition | None, int]] = []
+        self.orders: list[TweetOrder] = []  # the order of each request
 
     def add(self, tweet_id: int, author_id: int, text: str, *, handle: str = "", created: datetime | None = None) -> None:
         hit = TweetHit(tweet_id, author_id, text, created, TweetPosition(0, tweet_id))
         self.tweets.append((hit, handle.lower(), set(hashtags_in(text)), set(mentions_in(text))))
 
-    async def search(self, query: TweetQuery, after: TweetPosition | None, size: int) -> list[TweetHit]:
+    async def search(
+        self, query: TweetQuery, after: TweetPosition | None, size: int, *, order: TweetOrder = TweetOrder.BEST_MATCH,
+    ) -> list[TweetHit]:
         self.requests.append((query, after, size))
+        self.orders.append(order)
+        newest = order is TweetOrder.NEWEST
         found = []
         for hit, handle, hashtags, mentions in self.tweets:
             words = set(hit.text.lower().replace("#", " ").replace("@", " ").split())
@@ -99,7 +105,7 @@ class FakeTweetSearchIndex:
                 continue
             if query.authors and handle not in query.authors:
                 continue
-            position = TweetPosition(matched, hit.tweet_id)
+            position = TweetPosition(0 if newest else matched, hit.tweet_id)
             found.append(TweetHit(hit.tweet_id, hit.author_id, hit.text, hit.create_time, position))
 
         def rank(position: TweetPosition) -> tuple[int, int]:

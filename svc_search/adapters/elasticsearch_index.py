@@ -29,6 +29,7 @@ from svc_search.documents import LIVE_TWEETS
 from svc_search.domain import (
     IndexWrite,
     TweetHit,
+    TweetOrder,
     TweetPosition,
     TweetQuery,
     UserHit,
@@ -114,14 +115,17 @@ class ElasticsearchDocuments:
 # Tweet search
 
 
-def tweet_search_body(query: TweetQuery, after: TweetPosition | None, size: int) -> dict[str, Any]:
+def tweet_search_body(
+    query: TweetQuery, after: TweetPosition | None, size: int, order: TweetOrder = TweetOrder.BEST_MATCH,
+) -> dict[str, Any]:
     """The search request of a parsed query.
 
     Each free-text word is one `constant_score` clause worth 1, so a tweet's score is the number of
     query words it contains (a word the analyzer splits, `foo-bar`, needs all its parts): best
     match first, newest first among equals (tweet_id_num, Snowflake ids grow with time). Hashtags,
     mentions and authors are filters: they decide what matches, not the order. Without words every
-    score is 0: newest first.
+    score is 0: newest first. Newest first (TweetOrder.NEWEST) sorts by tweet_id_num alone; the
+    words still decide what matches, and no score is computed.
     """
     filters: list[dict[str, Any]] = [LIVE_TWEETS]
     filters += [{"term": {"hashtags": tag}} for tag in query.hashtags]
@@ -135,28 +139,29 @@ def tweet_search_body(query: TweetQuery, after: TweetPosition | None, size: int)
             for word in query.words
         ]
         clauses["minimum_should_match"] = 1
+    newest = order is TweetOrder.NEWEST
     body: dict[str, Any] = {
         "query": {"bool": clauses},
-        "sort": [{"_score": "desc"}, {"tweet_id_num": "desc"}],
+        "sort": [{"tweet_id_num": "desc"}] if newest else [{"_score": "desc"}, {"tweet_id_num": "desc"}],
         "size": size,
         "_source": ["tweet_id", "author_id", "text", "created_at"],
         "track_total_hits": False,  # nobody shows a total; counting it costs on every page
     }
     if after is not None:
-        body["search_after"] = [float(after.words_matched), after.tweet_id]
+        body["search_after"] = [after.tweet_id] if newest else [float(after.words_matched), after.tweet_id]
     return body
 
 
 def _tweet_hit(hit: dict[str, Any]) -> TweetHit:
     source = hit["_source"]
-    score, tweet_id = hit["sort"]
+    *score, tweet_id = hit["sort"]  # [_score, tweet_id_num], or [tweet_id_num] alone newest first
     created_at = source.get("created_at")
     return TweetHit(
         tweet_id=int(source["tweet_id"]),
         author_id=int(source["author_id"]),
         text=source.get("text", ""),
         create_time=datetime.fromisoformat(created_at) if created_at else None,
-        position=TweetPosition(round(score), int(tweet_id)),
+        position=TweetPosition(round(score[0]) if score else 0, int(tweet_id)),
     )
 
 
@@ -166,8 +171,11 @@ class ElasticsearchTweetSearch:
         self._alias = alias
         self._timeout_s = timeout_s
 
-    async def search(self, query: TweetQuery, after: TweetPosition | None, size: int) -> list[TweetHit]:
-        response = await _search(self._es, self._alias, tweet_search_body(query, after, size), self._timeout_s)
+    async def search(
+        self, query: TweetQuery, after: TweetPosition | None, size: int, *, order: TweetOrder = TweetOrder.BEST_MATCH,
+    ) -> list[TweetHit]:
+        body = tweet_search_body(query, after, size, order)
+        response = await _search(self._es, self._alias, body, self._timeout_s)
         return [_tweet_hit(hit) for hit in response["hits"]["hits"]]
 
 

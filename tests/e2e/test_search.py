@@ -31,8 +31,10 @@ def compose(gateway, who, text: str) -> str:
     return body["tweetId"]
 
 
-def search(gateway, who, query: str, *, limit: int = 0, cursor: str = "", path: str = "/v1/search"):
+def search(gateway, who, query: str, *, limit: int = 0, cursor: str = "", order: str = "", path: str = "/v1/search"):
     params = {"tweetName": query}
+    if order:
+        params["order"] = order
     if limit:
         params["limitValue"] = str(limit)
     if cursor:
@@ -98,6 +100,25 @@ def test_paging_returns_every_hit_exactly_once(gateway, author, reader):
             break
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [tweet_id for page in pages for tweet_id in page] == list(reversed(posted))  # newest first
+
+
+def test_newest_first_on_request_best_match_otherwise(gateway, author, reader):
+    word, other = unique_word(), unique_word()
+    older = compose(gateway, author, f"{word} {other} matches both words")
+    newer = compose(gateway, author, f"{word} matches one word")
+    wait_until(lambda: len(found(gateway, reader, word)) == 2, FINDABLE_WITHIN_S)
+    assert found(gateway, reader, f"{word} {other}") == [older, newer]
+    assert found(gateway, reader, f"{word} {other}", order="SEARCH_ORDER_BEST_MATCH") == [older, newer]
+    assert found(gateway, reader, f"{word} {other}", order="SEARCH_ORDER_NEWEST") == [newer, older]
+    assert found(gateway, reader, f"{word} {other}", order="search_order_newest") == [newer, older]
+
+    code, _, first = search(gateway, reader, f"{word} {other}", limit=1, order="SEARCH_ORDER_NEWEST")
+    assert code == 200 and first["nextCursor"], first
+    code, _, body = search(gateway, reader, f"{word} {other}", limit=1, cursor=first["nextCursor"])
+    assert code == 400 and body["details"][0]["reason"] == "INVALID_PAGE_TOKEN", body  # another order
+    code, _, body = search(gateway, reader, f"{word} {other}", limit=1, cursor=first["nextCursor"],
+                           order="SEARCH_ORDER_NEWEST")
+    assert code == 200 and [r["tweetId"] for r in body["results"]] == [older] and body["nextCursor"] == "", body
 
 
 def test_hashtags_and_authors_narrow_a_search(gateway, author, reader):

@@ -16,7 +16,7 @@ from svc_search.adapters.elasticsearch_index import (
     ElasticsearchTweetSearch,
     ElasticsearchUserSearch,
 )
-from svc_search.domain import EventOutcome, IncomingEvent, IndexWrite, WriteOutcome
+from svc_search.domain import EventOutcome, IncomingEvent, IndexWrite, TweetOrder, WriteOutcome
 from svc_search.event_handlers import TweetEvents, UserEvents
 from svc_search.service import TweetIndexer, TweetSearch, UserIndexer, UserSearch
 from svc_search.testing import FakeUserDirectory
@@ -82,8 +82,8 @@ class Harness:
         await self.es.indices.refresh(index=self.alias)
         return outcomes
 
-    async def found(self, text: str, limit: int = 50) -> list[int]:
-        return [hit.tweet_id for hit in (await self.search.search(ME, text, limit, "")).hits]
+    async def found(self, text: str, limit: int = 50, order: TweetOrder = TweetOrder.BEST_MATCH) -> list[int]:
+        return [hit.tweet_id for hit in (await self.search.search(ME, text, limit, "", order)).hits]
 
 
 @pytest.fixture
@@ -160,6 +160,26 @@ async def test_paging_returns_every_hit_exactly_once_while_tweets_keep_coming(ha
             break
     assert seen == expected
     assert pages == 6  # 23 hits in pages of 4: the last page is full-or-short, never empty
+
+
+async def test_newest_first_ignores_how_many_words_matched_and_pages_every_hit_once(harness):
+    word = f"n{uuid.uuid4().hex[:8]}"
+    await harness.apply(created(300, f"{word} extra older but matches both words"),
+                        *(created(301 + i, f"{word} number {i}") for i in range(6)))
+    assert (await harness.found(f"{word} extra"))[:2] == [300, 306]  # best match: two words first
+    assert await harness.found(f"{word} extra", order=TweetOrder.NEWEST) == [306, 305, 304, 303, 302, 301, 300]
+
+    seen, cursor, pages = [], "", 0
+    while True:
+        page = await harness.search.search(ME, f"{word} extra", 3, cursor, TweetOrder.NEWEST)
+        seen += [hit.tweet_id for hit in page.hits]
+        pages += 1
+        if pages == 1:  # a newer tweet arrives mid-way: it sorts before the cursor, never shown
+            await harness.apply(created(399, f"{word} late"))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert seen == [306, 305, 304, 303, 302, 301, 300] and pages == 3
 
 
 async def test_users_by_handle_prefix_shorter_first_then_alphabetical(stack, es, tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from svc_search.adapters.elasticsearch_index import tweet_search_body, user_search_body
-from svc_search.domain import TweetPosition, TweetQuery, UserPosition, hashtags_in, mentions_in, parse_query
+from svc_search.domain import TweetOrder, TweetPosition, TweetQuery, UserPosition, hashtags_in, mentions_in, parse_query
 
 
 def test_operators_and_words_are_told_apart_and_lowercased():
@@ -57,6 +57,15 @@ def test_filters_alone_sort_newest_first_and_a_cursor_continues_after_its_hit():
         {"term": {"mentions": "ann"}},
     ]}}
     assert body["search_after"] == [0.0, 12345]
+
+
+def test_newest_first_sorts_by_tweet_id_alone_and_a_cursor_continues_after_that_id():
+    best = tweet_search_body(parse_query("hello world"), TweetPosition(2, 12345), 5, TweetOrder.BEST_MATCH)
+    newest = tweet_search_body(parse_query("hello world"), TweetPosition(0, 12345), 5, TweetOrder.NEWEST)
+    assert newest["query"] == best["query"]  # the same tweets match, only the order differs
+    assert newest["sort"] == [{"tweet_id_num": "desc"}]
+    assert newest["search_after"] == [12345]
+    assert best["sort"] == [{"_score": "desc"}, {"tweet_id_num": "desc"}] and best["search_after"] == [2.0, 12345]
 
 
 def test_users_by_prefix_rank_shorter_handles_first():

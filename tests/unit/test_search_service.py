@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mesh.errors import AuthenticationRequired, InvalidArgument, Unavailable
-from svc_search.domain import IncomingEvent, IndexedTweet, TweetPosted, TweetRemoved, UserProfile
+from svc_search.domain import IncomingEvent, IndexedTweet, TweetOrder, TweetPosted, TweetRemoved, UserProfile
 from svc_search.service import RebuildFailed, TweetIndexRebuild, TweetSearch, UserSearch
 from svc_search.testing import FakeDocumentIndex, FakeTweetSearchIndex, FakeUserDirectory, FakeUserSearchIndex
 from tweetmesh.events.v1 import events_pb2
@@ -59,6 +59,32 @@ async def test_a_cursor_only_works_for_its_own_query(index, graph):
     assert (await search.search(ME, "CATS", 2, page.next_cursor)).hits  # the same query, spelt otherwise
     with pytest.raises(InvalidArgument, match="another query"):
         await search.search(ME, "dogs", 2, page.next_cursor)
+
+
+async def test_newest_first_pages_return_every_hit_once_whatever_the_words_matched(index, graph):
+    search = TweetSearch(index, graph)
+    seen, cursor = [], ""
+    while True:
+        page = await search.search(ME, "cats dogs", 3, cursor, TweetOrder.NEWEST)
+        seen += [hit.tweet_id for hit in page.hits]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert seen == [30, 16, 15, 14, 13, 12, 11, 10]  # 30 is the newest
+    index.add(40, ANN, "cats only", handle="ann")  # newer, and matching fewer words than 30
+    assert [h.tweet_id for h in (await search.search(ME, "cats dogs", 2, "", TweetOrder.NEWEST)).hits] == [40, 30]
+    assert [h.tweet_id for h in (await search.search(ME, "cats dogs", 2, "")).hits] == [30, 40]
+    assert set(index.orders) == {TweetOrder.BEST_MATCH, TweetOrder.NEWEST}
+
+
+@pytest.mark.parametrize("made_under, used_under", [(TweetOrder.BEST_MATCH, TweetOrder.NEWEST),
+                                                    (TweetOrder.NEWEST, TweetOrder.BEST_MATCH)])
+async def test_a_cursor_only_works_for_the_order_it_was_made_under(index, graph, made_under, used_under):
+    search = TweetSearch(index, graph)
+    page = await search.search(ME, "cats", 2, "", made_under)
+    assert (await search.search(ME, "cats", 2, page.next_cursor, made_under)).hits
+    with pytest.raises(InvalidArgument, match="another query"):
+        await search.search(ME, "cats", 2, page.next_cursor, used_under)
 
 
 async def test_tweets_of_authors_who_block_the_caller_are_left_out(index, graph):

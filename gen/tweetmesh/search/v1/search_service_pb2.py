@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tweetmesh.graph.v1 import user_pb2 as tweetmesh_dot_graph_dot_v1_dot_user__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(tweetmesh/search/v1/search_service.proto\x12\x13tweetmesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtweetmesh/graph/v1/user.proto\"\x9d\x01\n\x13SearchTweetsRequest\x12-\n\ntweet_name\x18\x01 \x01(\tB\x0e\xbaH\x0br\t\x10\x01\x18\x80\x02\x32\x02\\SR\ttweetName\x12*\n\x0blimit_value\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\nlimitValue\x12+\n\x0c\x63ursor_value\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\x0b\x63ursorValue\"\xa7\x01\n\x11SearchTweetResult\x12\x19\n\x08tweet_id\x18\x01 \x01(\tR\x07tweetId\x12\x1d\n\ntweet_name\x18\x02 \x01(\tR\ttweetName\x12\x1b\n\tposted_by\x18\x03 \x01(\tR\x08postedBy\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"y\n\x14SearchTweetsResponse\x12@\n\x07results\x18\x01 \x03(\x0b\x32&.tweetmesh.search.v1.SearchTweetResultR\x07results\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"\xa7\x01\n\x12SearchUsersRequest\x12@\n\rhandle_prefix\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x32\x14^[A-Za-z0-9_]{1,15}$R\x0chandlePrefix\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"m\n\x13SearchUsersResponse\x12.\n\x05users\x18\x01 \x03(\x0b\x32\x18.tweetmesh.graph.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x92\x02\n\rSearchService\x12\x84\x01\n\x0cSearchTweets\x12(.tweetmesh.search.v1.SearchTweetsRequest\x1a).tweetmesh.search.v1.SearchTweetsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\n/v1/searchZ\x0b\x12\t/v1/seach\x12z\n\x0bSearchUsers\x12\'.tweetmesh.search.v1.SearchUsersRequest\x1a(.tweetmesh.search.v1.SearchUsersResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/users:searchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(tweetmesh/search/v1/search_service.proto\x12\x13tweetmesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtweetmesh/graph/v1/user.proto\"\xdf\x01\n\x13SearchTweetsRequest\x12-\n\ntweet_name\x18\x01 \x01(\tB\x0e\xbaH\x0br\t\x10\x01\x18\x80\x02\x32\x02\\SR\ttweetName\x12*\n\x0blimit_value\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\nlimitValue\x12+\n\x0c\x63ursor_value\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\x0b\x63ursorValue\x12@\n\x05order\x18\x04 \x01(\x0e\x32 .tweetmesh.search.v1.SearchOrderB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x05order\"\xa7\x01\n\x11SearchTweetResult\x12\x19\n\x08tweet_id\x18\x01 \x01(\tR\x07tweetId\x12\x1d\n\ntweet_name\x18\x02 \x01(\tR\ttweetName\x12\x1b\n\tposted_by\x18\x03 \x01(\tR\x08postedBy\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"y\n\x14SearchTweetsResponse\x12@\n\x07results\x18\x01 \x03(\x0b\x32&.tweetmesh.search.v1.SearchTweetResultR\x07results\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"\xa7\x01\n\x12SearchUsersRequest\x12@\n\rhandle_prefix\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x32\x14^[A-Za-z0-9_]{1,15}$R\x0chandlePrefix\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"m\n\x13SearchUsersResponse\x12.\n\x05users\x18\x01 \x03(\x0b\x32\x18.tweetmesh.graph.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*a\n\x0bSearchOrder\x12\x1c\n\x18SEARCH_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEARCH_ORDER_BEST_MATCH\x10\x01\x12\x17\n\x13SEARCH_ORDER_NEWEST\x10\x02\x32\x92\x02\n\rSearchService\x12\x84\x01\n\x0cSearchTweets\x12(.tweetmesh.search.v1.SearchTweetsRequest\x1a).tweetmesh.search.v1.SearchTweetsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\n/v1/searchZ\x0b\x12\t/v1/seach\x12z\n\x0bSearchUsers\x12\'.tweetmesh.search.v1.SearchUsersRequest\x1a(.tweetmesh.search.v1.SearchUsersResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/users:searchb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHTWEETSREQUEST'].fields_by_name['limit_value']._serialized_options = b'\272H\006\032\004\030d(\000'
   _globals['_SEARCHTWEETSREQUEST'].fields_by_name['cursor_value']._loaded_options = None
   _globals['_SEARCHTWEETSREQUEST'].fields_by_name['cursor_value']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_SEARCHTWEETSREQUEST'].fields_by_name['order']._loaded_options = None
+  _globals['_SEARCHTWEETSREQUEST'].fields_by_name['order']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_SEARCHUSERSREQUEST'].fields_by_name['handle_prefix']._loaded_options = None
   _globals['_SEARCHUSERSREQUEST'].fields_by_name['handle_prefix']._serialized_options = b'\272H\030r\0262\024^[A-Za-z0-9_]{1,15}$'
   _globals['_SEARCHUSERSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -51,16 +53,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHSERVICE'].methods_by_name['SearchTweets']._serialized_options = b'\202\323\344\223\002\031\022\n/v1/searchZ\013\022\t/v1/seach'
   _globals['_SEARCHSERVICE'].methods_by_name['SearchUsers']._loaded_options = None
   _globals['_SEARCHSERVICE'].methods_by_name['SearchUsers']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/users:search'
+  _globals['_SEARCHORDER']._serialized_start=988
+  _globals['_SEARCHORDER']._serialized_end=1085
   _globals['_SEARCHTWEETSREQUEST']._serialized_start=189
-  _globals['_SEARCHTWEETSREQUEST']._serialized_end=346
-  _globals['_SEARCHTWEETRESULT']._serialized_start=349
-  _globals['_SEARCHTWEETRESULT']._serialized_end=516
-  _globals['_SEARCHTWEETSRESPONSE']._serialized_start=518
-  _globals['_SEARCHTWEETSRESPONSE']._serialized_end=639
-  _globals['_SEARCHUSERSREQUEST']._serialized_start=642
-  _globals['_SEARCHUSERSREQUEST']._serialized_end=809
-  _globals['_SEARCHUSERSRESPONSE']._serialized_start=811
-  _globals['_SEARCHUSERSRESPONSE']._serialized_end=920
-  _globals['_SEARCHSERVICE']._serialized_start=923
-  _globals['_SEARCHSERVICE']._serialized_end=1197
+  _globals['_SEARCHTWEETSREQUEST']._serialized_end=412
+  _globals['_SEARCHTWEETRESULT']._serialized_start=415
+  _globals['_SEARCHTWEETRESULT']._serialized_end=582
+  _globals['_SEARCHTWEETSRESPONSE']._serialized_start=584
+  _globals['_SEARCHTWEETSRESPONSE']._serialized_end=705
+  _globals['_SEARCHUSERSREQUEST']._serialized_start=708
+  _globals['_SEARCHUSERSREQUEST']._serialized_end=875
+  _globals['_SEARCHUSERSRESPONSE']._serialized_start=877
+  _globals['_SEARCHUSERSRESPONSE']._serialized_end=986
+  _globals['_SEARCHSERVICE']._serialized_start=1088
+  _globals['_SEARCHSERVICE']._serialized_end=1362
 # @@protoc_insertion_point(module_scope)

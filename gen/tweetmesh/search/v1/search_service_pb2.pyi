@@ -5,6 +5,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tweetmesh.graph.v1 import user_pb2 as _user_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -12,15 +13,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SearchOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_ORDER_UNSPECIFIED: _ClassVar[SearchOrder]
+    SEARCH_ORDER_BEST_MATCH: _ClassVar[SearchOrder]
+    SEARCH_ORDER_NEWEST: _ClassVar[SearchOrder]
+SEARCH_ORDER_UNSPECIFIED: SearchOrder
+SEARCH_ORDER_BEST_MATCH: SearchOrder
+SEARCH_ORDER_NEWEST: SearchOrder
+
 class SearchTweetsRequest(_message.Message):
-    __slots__ = ("tweet_name", "limit_value", "cursor_value")
+    __slots__ = ("tweet_name", "limit_value", "cursor_value", "order")
     TWEET_NAME_FIELD_NUMBER: _ClassVar[int]
     LIMIT_VALUE_FIELD_NUMBER: _ClassVar[int]
     CURSOR_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
     tweet_name: str
     limit_value: int
     cursor_value: str
-    def __init__(self, tweet_name: _Optional[str] = ..., limit_value: _Optional[int] = ..., cursor_value: _Optional[str] = ...) -> None: ...
+    order: SearchOrder
+    def __init__(self, tweet_name: _Optional[str] = ..., limit_value: _Optional[int] = ..., cursor_value: _Optional[str] = ..., order: _Optional[_Union[SearchOrder, str]] = ...) -> None: ...
 
 class SearchTweetResult(_message.Message):
     __slots__ = ("tweet_id", "tweet_name", "posted_by", "create_time")

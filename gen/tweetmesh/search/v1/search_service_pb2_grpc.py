@@ -76,7 +76,8 @@ class SearchServiceServicer:
     """
 
     def SearchTweets(self, request, context):
-        """Searches tweets by text, best match first.
+        """Searches tweets by text, best match first, or newest first when the
+        request's `order` says so.
 
         The field names are frozen by existing clients (`?tweetName=&limitValue=
         &cursorValue=` -> `{"results", "nextCursor"}`); they play the roles of
