@@ -123,7 +123,9 @@ async def test_the_token_range_scan_reads_every_row_once(session):
     posted = sorted(c.tweet.tweet_id - base for c in mine if isinstance(c, TweetPosted))
     assert posted == [0, 1, 2, 3, 6, 7, 8]  # the retweet is not indexed
     assert [c.tweet_id - base for c in mine if isinstance(c, TweetRemoved)] == [4]
-    assert all(len(page) <= 2 for page in pages) and len(pages) >= 5
+    # 8 changes (the retweet yields none) in pages of at most 2: at least 4 pages; a page may hold
+    # fewer when the scan skipped a retweet in it, so 5 or more is possible but not certain
+    assert all(len(page) <= 2 for page in pages) and len(pages) >= 4
     first = next(c.tweet for c in mine if isinstance(c, TweetPosted) and c.tweet.tweet_id == base)
     assert (first.author_id, first.text, first.has_media, first.create_time.tzinfo) == (ANN, "scan 0", True, timezone.utc)
 
