@@ -272,3 +272,23 @@ class NotificationCreated(_message.Message):
     recipient_user_id: str
     notification: _notification_pb2.Notification
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor_user_id: _Optional[str] = ..., recipient_user_id: _Optional[str] = ..., notification: _Optional[_Union[_notification_pb2.Notification, _Mapping]] = ...) -> None: ...
+
+class NotificationDeliveryRequested(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "actor_user_id", "recipient_user_id", "device_id", "platform", "notification", "unread_count")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    actor_user_id: str
+    recipient_user_id: str
+    device_id: str
+    platform: _notification_pb2.DevicePlatform
+    notification: _notification_pb2.Notification
+    unread_count: int
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor_user_id: _Optional[str] = ..., recipient_user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., platform: _Optional[_Union[_notification_pb2.DevicePlatform, str]] = ..., notification: _Optional[_Union[_notification_pb2.Notification, _Mapping]] = ..., unread_count: _Optional[int] = ...) -> None: ...
