@@ -28,6 +28,10 @@ log = logging.getLogger("mesh.consuming")
 DEFAULT_RETRY_DELAYS_S = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 
 
+class PoisonEvent(Exception):
+    """An event no retry can handle (undecodable, or ids that are not ids): dropped and logged."""
+
+
 async def pull(
     js: JetStreamContext,
     *,

@@ -29,10 +29,6 @@ class BlockedByUser(PermissionDenied):
         super().__init__(f"user {user_id} blocks you: their timeline is hidden", metadata={"user_id": str(user_id)})
 
 
-class PoisonEvent(Exception):
-    """An event no retry can handle (undecodable, or ids that are not ids): dropped and logged."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Timelines
 

@@ -22,7 +22,8 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from mesh import ids
-from svc_timeline.domain import PoisonEvent, TimelineEntry
+from mesh.consuming import PoisonEvent
+from svc_timeline.domain import TimelineEntry
 from svc_timeline.service import FanOut, StillWorking
 from tweetmesh.events.v1 import events_pb2
 

@@ -21,11 +21,12 @@ import grpc
 from mesh import events
 from mesh.config import env_int, service_spec
 from mesh.deps import Dependencies
+from mesh.event_consumer import EventConsumer
 from mesh.server import BackgroundJob, ServiceApp, main
+from svc_timeline import metrics
 from svc_timeline.adapters.cql_home import CqlHomeTimelines
 from svc_timeline.adapters.cql_user_timeline import CqlUserTimelines
 from svc_timeline.adapters.graph_client import GrpcFollowerDirectory
-from svc_timeline.adapters.jetstream_consumer import JetStreamConsumer
 from svc_timeline.adapters.redis_timeline_cache import RedisTimelineCache
 from svc_timeline.adapters.tweet_client import GrpcTweetDirectory
 from svc_timeline.event_handlers import TimelineEvents
@@ -62,8 +63,9 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     js = deps.nats.jetstream()
     concurrency = env_int("TM_TIMELINE_CONSUMER_CONCURRENCY", 8)
     consumers = [
-        JetStreamConsumer(
-            js, stream=_stream_of(durable), durable=durable, handle=handlers.handle, concurrency=concurrency
+        EventConsumer(
+            js, stream=_stream_of(durable), durable=durable, handle=handlers.handle, outcomes=metrics.EVENTS,
+            concurrency=concurrency,
         )
         for durable in (TWEETS_DURABLE, GRAPH_DURABLE)
     ]

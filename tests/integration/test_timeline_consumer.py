@@ -12,14 +12,15 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 from mesh import cql, events
+from mesh.consuming import PoisonEvent
 from mesh.deps import Dependencies
+from mesh.event_consumer import EventConsumer
 from mesh.schema import migrate_cql
 from svc_timeline.adapters.cql_home import CqlHomeTimelines
 from svc_timeline.adapters.cql_user_timeline import CqlUserTimelines
-from svc_timeline.adapters.jetstream_consumer import JetStreamConsumer
 from svc_timeline.adapters.redis_timeline_cache import RedisTimelineCache
-from svc_timeline.domain import PoisonEvent
 from svc_timeline.event_handlers import TimelineEvents
+from svc_timeline.metrics import EVENTS
 from svc_timeline.service import FanOut, TimelineReader
 from svc_timeline.testing import FakeGraph, FakeTweets, World
 from tests.conftest import require_listening
@@ -49,7 +50,7 @@ async def scratch_stream(js):
 
 
 @contextlib.asynccontextmanager
-async def running(consumer: JetStreamConsumer):
+async def running(consumer: EventConsumer):
     stopping = asyncio.Event()
     task = asyncio.create_task(consumer.run(stopping))
     try:
@@ -91,7 +92,7 @@ async def test_messages_are_acked_after_handling_retried_after_failures_and_pois
         if payload == b"poison":
             raise PoisonEvent("not a TweetCreated")
 
-    consumer = JetStreamConsumer(js, stream=name, durable="timeline-it", handle=handle, retry_delays_s=(0.1,))
+    consumer = EventConsumer(js, stream=name, durable="timeline-it", handle=handle, outcomes=EVENTS, retry_delays_s=(0.1,))
     for body in (b"fine", b"flaky", b"poison"):
         await js.publish(f"{root}.created", body)
     async with running(consumer):
@@ -103,7 +104,7 @@ async def test_messages_are_acked_after_handling_retried_after_failures_and_pois
 
 async def test_a_missing_durable_fails_the_job_loudly(js, scratch_stream):
     name, _ = scratch_stream
-    consumer = JetStreamConsumer(js, stream=name, durable="nobody-declared-me", handle=None)
+    consumer = EventConsumer(js, stream=name, durable="nobody-declared-me", handle=None, outcomes=EVENTS)
     with pytest.raises(Exception):
         await consumer.run(asyncio.Event())
 
@@ -158,7 +159,7 @@ async def test_tweets_flow_from_the_bus_into_homes_once_and_out_again(js, scratc
     celebrity = events_pb2.TweetCreated(event_id="evt-s", actor_user_id=str(star), tweet_id=str(star_tweet.tweet_id))
     await js.publish(f"{root}.tweet.created", celebrity.SerializeToString())
 
-    consumer = JetStreamConsumer(js, stream=name, durable="timeline-it", handle=handle, retry_delays_s=(0.1,))
+    consumer = EventConsumer(js, stream=name, durable="timeline-it", handle=handle, outcomes=EVENTS, retry_delays_s=(0.1,))
     async with running(consumer):
         await eventually(lambda: settled(js, name))
         assert await homes.read(bob, None, 10) == [posted]  # one entry; the celebrity's is not there

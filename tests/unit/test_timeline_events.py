@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from svc_timeline.domain import PoisonEvent
+from mesh.consuming import PoisonEvent
 from svc_timeline.event_handlers import TimelineEvents
 from svc_timeline.testing import Harness
 from tweetmesh.events.v1 import events_pb2

@@ -22,19 +22,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from mesh import consuming, context
-from mesh.consuming import DEFAULT_RETRY_DELAYS_S
-from mesh.server import BackgroundJob
-from svc_timeline import metrics
-from svc_timeline.aio import gather_bounded
-from svc_timeline.domain import PoisonEvent
+from prometheus_client import Counter
 
-log = logging.getLogger("svc_timeline.consumer")
+from mesh import consuming, context
+from mesh.aio import gather_bounded
+from mesh.consuming import DEFAULT_RETRY_DELAYS_S, PoisonEvent
+from mesh.server import BackgroundJob
+
+log = logging.getLogger("mesh.event_consumer")
 
 Handler = Callable[[str, bytes, Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
-class JetStreamConsumer:
+class EventConsumer:
     def __init__(
         self,
         js: JetStreamContext,
@@ -42,6 +42,7 @@ class JetStreamConsumer:
         stream: str,
         durable: str,
         handle: Handler,
+        outcomes: Counter,
         batch: int = 64,
         concurrency: int = 8,
         fetch_wait_s: float = 1.0,
@@ -52,6 +53,8 @@ class JetStreamConsumer:
         self._stream = stream
         self._durable = durable
         self._handle = handle
+        # the service's own counter, labelled (durable, outcome: ack, retry, rejected)
+        self._outcomes = outcomes
         self._batch = batch
         self._concurrency = concurrency
         # how long an idle fetch waits for a message: also how soon a stop is noticed when idle
@@ -83,7 +86,7 @@ class JetStreamConsumer:
             await self._handle(message.subject, message.data, message.in_progress)
         except PoisonEvent as exc:
             log.error("dropping %s %s: %s", message.subject, event_id, exc)
-            metrics.EVENTS.labels(self._durable, "rejected").inc()
+            self._outcomes.labels(self._durable, "rejected").inc()
             await self._settle(message.term)
         except Exception as exc:  # noqa: BLE001 - any failure may pass: retry later, never lose it
             delivered = message.metadata.num_delivered or 1
@@ -92,10 +95,10 @@ class JetStreamConsumer:
                 "%s %s failed (delivery %d), retrying in %.0fs: %r", message.subject, event_id, delivered, delay, exc,
                 exc_info=delivered == 1,
             )
-            metrics.EVENTS.labels(self._durable, "retry").inc()
+            self._outcomes.labels(self._durable, "retry").inc()
             await self._settle(lambda: message.nak(delay=delay))
         else:
-            metrics.EVENTS.labels(self._durable, "ack").inc()
+            self._outcomes.labels(self._durable, "ack").inc()
             await self._settle(message.ack)
 
     async def _settle(self, action: Callable[[], Awaitable[None]]) -> None:
