@@ -18,12 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from typing import TypeVar
 
 import nats.errors
+from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from mesh import ids
+
 log = logging.getLogger("mesh.consuming")
+
+E = TypeVar("E", bound=Message)
 
 DEFAULT_RETRY_DELAYS_S = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 
@@ -104,3 +111,27 @@ async def sleep_unless_stopped(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), timeout=seconds)
     except TimeoutError:
         pass
+
+
+def decode_event(message_type: type[E], payload: bytes) -> E:
+    """The protobuf event in `payload`; PoisonEvent when it is not one (no retry can fix that)."""
+    message = message_type()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise PoisonEvent(f"not a {message_type.__name__}: {exc}") from None
+    return message
+
+
+def event_id_field(field: str, text: str) -> int:
+    """An id field of an event; PoisonEvent when it is not an id."""
+    try:
+        return ids.parse(text)
+    except (TypeError, ValueError) as exc:
+        raise PoisonEvent(f"{field}: {exc}") from None
+
+
+def occurred_at(event: Message) -> datetime:
+    if not event.HasField("occurred_at"):
+        raise PoisonEvent("occurred_at is missing")
+    return event.occurred_at.ToDatetime(tzinfo=timezone.utc)
