@@ -25,7 +25,8 @@ class NotificationStore(Protocol):
         ...
 
     async def add(self, notification: Notification) -> None:
-        """Store it, unread. Upsert: adding the same id again leaves one."""
+        """Store it, unread. Upsert: adding the same id again leaves one, and does not undo a later
+        mark_read or remove_source of it (a redelivered event must not revive what the user read)."""
         ...
 
     async def remove_source(self, recipient_id: int, source_key: str) -> int | None:
