@@ -2,8 +2,9 @@
 
 Order of `make up`: the stores and the bus start together; each one's schema is applied as soon as
 it is ready (CQL migrations, Elasticsearch templates and aliases, JetStream streams and consumers);
-then the five services (each waits for exactly the infrastructure it uses); then Envoy, ready when
-its own /healthz says every service passes its gRPC health check.
+then the five services (each waits for exactly the infrastructure it uses; svc_notify also for the
+local simulators of its delivery providers, deploy/provider_sim); then Envoy, ready when its own
+/healthz says every service passes its gRPC health check.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy import envoy_render
-from deploy.component import Component, NotReady, http_probe
+from deploy.component import Component, NotReady, http_probe, json_field_equals
 from deploy.infra import components as infra_components
 from deploy.infra import grpcurl_binary, grpcurl_installer
 from deploy.runtime import Layout, StackError, run_quiet
-from deploy.secrets import ensure_jwt_keys, jwt_key_files
+from deploy.secrets import ensure_jwt_keys, ensure_provider_secrets, jwt_key_files
 from mesh import schema
 from mesh.config import REPO_ROOT, SERVICES, ServiceSpec, Stack
 
@@ -78,11 +79,15 @@ def service(stack: Stack, spec: ServiceSpec) -> Component:
     target = stack.grpc_target(spec)
     env = {"PYTHONUNBUFFERED": "1"}
     prepare = None
+    depends_on = {COMPONENT_OF_NEED[need] for need in app.needs}
     if spec.name == "graph":
         # svc_graph signs access tokens; the key is made at first set-up (deploy/secrets.py)
         keys = jwt_key_files(stack.var_dir)
         env["TM_JWT_PRIVATE_KEY_FILE"] = str(keys.private_key)
         prepare = lambda: ensure_jwt_keys(stack.var_dir)  # noqa: E731
+    if spec.name == "notify":
+        # push and email go to the provider simulators locally (svc_notify/adapters/provider_settings.py)
+        depends_on.add(PROVIDER_SIM)
     return Component(
         name=spec.package,
         argv=[sys.executable, "-m", f"{spec.package}.main"],
@@ -92,9 +97,34 @@ def service(stack: Stack, spec: ServiceSpec) -> Component:
         env=env,
         prepare=prepare,
         cwd=REPO_ROOT,
-        depends_on=tuple(sorted(COMPONENT_OF_NEED[need] for need in app.needs)),
+        depends_on=tuple(sorted(depends_on)),
         start_timeout=90,
         stop_timeout=15,
+    )
+
+
+PROVIDER_SIM = "provider_sim"
+
+
+def provider_sim(stack: Stack) -> Component:
+    """Local APNs, FCM and SMTP simulators (deploy/provider_sim), with their test control API; the
+    credentials both they and svc_notify use are made first (deploy/secrets.py)."""
+    return Component(
+        name=PROVIDER_SIM,
+        argv=[sys.executable, "-m", "deploy.provider_sim"],
+        ready=http_probe(f"{stack.provider_sim_control_url}/health", check=json_field_equals("status", "ok")),
+        endpoints=[
+            f"apns {stack.apns_sim_url} (HTTP/2, TLS: var/secrets/provider_ca.pem)",
+            f"fcm {stack.fcm_sim_url} (OAuth2 /token, /v1/projects/*/messages:send)",
+            f"smtp {stack.host}:{stack.smtp_sim_port}",
+            f"control {stack.provider_sim_control_url}",
+        ],
+        ports=[stack.apns_sim_port, stack.fcm_sim_port, stack.smtp_sim_port, stack.provider_sim_control_port],
+        env={"PYTHONUNBUFFERED": "1"},
+        prepare=lambda: ensure_provider_secrets(stack),
+        cwd=REPO_ROOT,
+        start_timeout=30,
+        stop_timeout=10,
     )
 
 
@@ -138,4 +168,4 @@ def components(stack: Stack, layout: Layout) -> list[Component]:
         if c.name in SCHEMA_OF_COMPONENT else c
         for c in infra_components(stack, layout)
     ]
-    return [*infra, *(service(stack, spec) for spec in SERVICES), envoy(stack, layout)]
+    return [*infra, provider_sim(stack), *(service(stack, spec) for spec in SERVICES), envoy(stack, layout)]

@@ -87,6 +87,12 @@ class Stack:
     s3_secret_key: str = field(default_factory=lambda: env_str("TM_S3_SECRET_KEY", "tweetmesh-local-secret"))
     envoy_port: int = field(default_factory=lambda: env_int("TM_ENVOY_PORT", 8080))
     envoy_admin_port: int = field(default_factory=lambda: env_int("TM_ENVOY_ADMIN_PORT", 9901))
+    # local simulators of the notification providers (deploy/provider_sim): APNs (HTTP/2 + TLS),
+    # FCM (HTTPS: OAuth2 token endpoint + HTTP v1 send), SMTP, and their test control API
+    apns_sim_port: int = field(default_factory=lambda: env_int("TM_APNS_SIM_PORT", 9471))
+    fcm_sim_port: int = field(default_factory=lambda: env_int("TM_FCM_SIM_PORT", 9472))
+    smtp_sim_port: int = field(default_factory=lambda: env_int("TM_SMTP_SIM_PORT", 2525))
+    provider_sim_control_port: int = field(default_factory=lambda: env_int("TM_PROVIDER_SIM_CONTROL_PORT", 9474))
 
     @property
     def redis_url(self) -> str:
@@ -107,6 +113,18 @@ class Stack:
     @property
     def envoy_url(self) -> str:
         return f"http://{self.host}:{self.envoy_port}"
+
+    @property
+    def apns_sim_url(self) -> str:
+        return f"https://{self.host}:{self.apns_sim_port}"
+
+    @property
+    def fcm_sim_url(self) -> str:
+        return f"https://{self.host}:{self.fcm_sim_port}"
+
+    @property
+    def provider_sim_control_url(self) -> str:
+        return f"http://{self.host}:{self.provider_sim_control_port}"
 
     def grpc_port(self, spec: ServiceSpec) -> int:
         return env_int(f"TM_{spec.name.upper()}_GRPC_PORT", spec.grpc_port)
