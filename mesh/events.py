@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from mesh import context
-from mesh.config import Stack, env_float
+from mesh.config import Stack, env_float, env_str
 from mesh.errors import Unavailable
 
 log = logging.getLogger("mesh.events")
@@ -84,7 +84,24 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("NOTIFY_DEAD", ("notify.dead.>",), max_age_s=30 * DAY_S),
 )
 
-_DELIVERY_BACKOFF_S = (1.0, 5.0, 30.0, 120.0, 600.0)
+
+
+def delivery_retry_delays(name: str = "TM_NOTIFY_RETRY_DELAYS_S", default: str = "1,5,30,120,600") -> tuple[float, ...]:
+    """The pauses before the 2nd, 3rd... attempt of a notification delivery, e.g. "1,5,30,120,600"
+    (seconds). The delivery consumers' max_deliver below and svc_notify's worker (which naks each
+    failed attempt with the next of these, or the provider's Retry-After when longer) both use it,
+    so JetStream's own limit and the worker's agree: attempts = len(delays) + 1."""
+    raw = env_str(name, default)
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be comma-separated seconds, got {raw!r}") from None
+    if any(delay <= 0 for delay in delays):
+        raise ValueError(f"environment variable {name} must hold positive seconds, got {raw!r}")
+    return delays
+
+
+DELIVERY_RETRY_DELAYS_S = delivery_retry_delays()
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted", "tweet.retweet_undone")),
@@ -93,13 +110,21 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("GRAPH", "search-users", ("graph.user.>",)),
     ConsumerSpec("TWEETS", "notify-tweets", ("tweet.>",)),
     ConsumerSpec("GRAPH", "notify-graph", ("graph.>",)),
+    # One work queue consumer per channel, so a slow provider never holds up another one.
+    # No JetStream `backoff` here: when set, JetStream uses backoff[0] (1 s) as the ack wait of the
+    # first delivery, and a provider call longer than that would be delivered twice at once. The
+    # worker naks every failed attempt with its own delay instead (svc_notify.delivery), and
+    # ack_wait (30 s) stays above the consumer's per-item deadline (20 s, which caps the provider
+    # call). max_deliver = one attempt + one per delay = the worker's max_attempts: the worker
+    # dead-letters an item whose last attempt failed; an item whose attempts all TIMED OUT (worker
+    # crashed mid-send) reaches max_deliver in JetStream and is dead-lettered from its advisory.
     *(
         ConsumerSpec(
             "NOTIFY_DELIVERY",
             f"deliver-{channel}",
             (f"notify.deliver.{channel}",),
-            max_deliver=len(_DELIVERY_BACKOFF_S) + 1,
-            backoff_s=_DELIVERY_BACKOFF_S,
+            ack_wait_s=30.0,
+            max_deliver=len(DELIVERY_RETRY_DELAYS_S) + 1,
         )
         for channel in ("apns", "fcm", "email")
     ),
