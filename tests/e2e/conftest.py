@@ -84,3 +84,14 @@ def account(gateway: str) -> dict:
 def follow(gateway: str, follower: dict, followee: dict):
     return http("POST", f"{gateway}/v1/follow",
                 {"followingUserId": followee["id"], "followerUserId": follower["id"]}, headers=follower["auth"])
+
+
+def wait_until(condition, within_s: float) -> float:
+    """Seconds until `condition()` held; fails after `within_s` (plus one last look)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > within_s:
+            assert condition(), f"not within {within_s}s"
+            break
+        time.sleep(0.02)
+    return time.monotonic() - started

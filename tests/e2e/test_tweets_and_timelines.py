@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.request
 import uuid
 
 import pytest
 
 from mesh import cql
-from tests.e2e.conftest import account, follow, http
+from tests.e2e.conftest import account, follow, http, wait_until
 
 VISIBLE_WITHIN_S = 1.0  # a follower sees a new tweet within a second of its 201
 
@@ -34,17 +33,6 @@ def home_ids(gateway, who, page_size: int = 50) -> list[str]:
     code, _, body = http("GET", f"{gateway}/v1/timelines/home?pageSize={page_size}", headers=who["auth"])
     assert code == 200, body
     return [t["tweetId"] for t in body.get("tweets", [])]
-
-
-def wait_until(condition, within_s: float) -> float:
-    """Seconds until `condition()` held; fails after `within_s` (plus one last look)."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > within_s:
-            assert condition(), f"not within {within_s}s"
-            break
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def test_compose_answers_201_with_the_id_and_the_tweet_reads_back(gateway, author):
