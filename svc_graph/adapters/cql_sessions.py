@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cassandra import ConsistencyLevel, WriteTimeout
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from mesh import cql
@@ -70,7 +70,7 @@ class CqlSessionStore:
             )
             if was_applied(result):
                 return rotation
-        except WriteTimeout:
+        except Unavailable:  # mesh.cql wraps the driver's WriteTimeout (and any other transient error)
             pass  # outcome open: the SERIAL read below settles it
         # Another exchange won, or we do not know: a SERIAL read completes any round in flight.
         current = await self.get(record.token_hash, consistency=ConsistencyLevel.LOCAL_SERIAL)

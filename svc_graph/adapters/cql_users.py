@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from cassandra import ConsistencyLevel, WriteTimeout
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from mesh import cql
@@ -47,7 +47,7 @@ class CqlUserStore:
                 f"INSERT INTO {self._ks}.users_by_handle (handle_key, user_id, create_time) VALUES (?, ?, ?) IF NOT EXISTS",
                 (key, user_id, now),
             )
-        except WriteTimeout:
+        except Unavailable:  # mesh.cql wraps the driver's WriteTimeout (and any other transient error)
             # The outcome is open. A SERIAL read finishes any round still in flight, so it tells
             # for certain who holds the handle now.
             holder = await self._handle_holder(key, consistency=ConsistencyLevel.LOCAL_SERIAL)
