@@ -49,6 +49,10 @@ test-unit: $(STAMP)  ## unit tests only (no servers, seconds)
 # The e2e tests make a celebrity out of a handful of followers: the mesh that `make test` starts
 # uses a low threshold (a mesh already running keeps its own; restart it with `make down test`).
 test: export TM_CELEBRITY_THRESHOLD := $(or $(TM_CELEBRITY_THRESHOLD),5)
+# They also sign up hundreds of users from one address (127.0.0.1): a roomy anonymous write budget
+# (svc_ratelimit). The rate limit tests set their own small budgets while they run.
+test: export TM_RATELIMIT_ANON_WRITE_PER_S := $(or $(TM_RATELIMIT_ANON_WRITE_PER_S),1000)
+test: export TM_RATELIMIT_ANON_WRITE_BURST := $(or $(TM_RATELIMIT_ANON_WRITE_BURST),1000)
 test: check-gen lint up  ## everything: contracts fresh and clean, the mesh up, unit + integration + e2e
 	$(PY) -m pytest tests -q
 

@@ -8,6 +8,7 @@ service means adding its cluster and routes in envoy.yaml and its ServiceSpec in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,22 @@ from deploy.secrets import jwt_key_files
 from mesh.config import REPO_ROOT, SERVICES, Stack
 
 SOURCE = REPO_ROOT / "envoy" / "envoy.yaml"
+
+# Browser origins allowed to call the REST API (CORS): a comma-separated list of exact origins, or
+# `*` for any origin (development only).
+CORS_ORIGINS_ENV = "TM_CORS_ALLOWED_ORIGINS"
+DEFAULT_CORS_ORIGINS = "http://localhost:3000"
+CORS_FILTER = "envoy.filters.http.cors"
+
+
+def cors_origin_matchers(setting: str) -> list[dict[str, Any]]:
+    """Envoy string matchers for TM_CORS_ALLOWED_ORIGINS: exact origins, or any origin for `*`."""
+    origins = [origin.strip().rstrip("/") for origin in setting.split(",") if origin.strip()]
+    if not origins:
+        raise ValueError(f"{CORS_ORIGINS_ENV} is empty: name at least one origin, or * for any")
+    if "*" in origins:
+        return [{"safe_regex": {"regex": ".*"}}]
+    return [{"exact": origin} for origin in origins]
 
 
 def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
@@ -31,6 +48,16 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
         for provider in typed.get("providers", {}).values():
             # the public keys made at set-up (deploy/secrets.py), wherever var/ is
             provider["local_jwks"]["filename"] = str(jwt_key_files(stack.var_dir).jwks)
+    route_config = _manager(listener)["route_config"]
+    cors = os.environ.get(CORS_ORIGINS_ENV, DEFAULT_CORS_ORIGINS)
+    for virtual_host in route_config["virtual_hosts"]:
+        policy = virtual_host.get("typed_per_filter_config", {}).get(CORS_FILTER)
+        if policy is not None:
+            policy["allow_origin_string_match"] = cors_origin_matchers(cors)
+        for route in virtual_host["routes"]:
+            body = route.get("direct_response", {}).get("body", {})
+            if "filename" in body:  # the OpenAPI document under gen/, wherever the repo is
+                body["filename"] = str((REPO_ROOT / body["filename"]).resolve())
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     for spec in SERVICES:
         cluster = clusters.get(spec.name)
@@ -44,10 +71,14 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
     return config
 
 
-def _http_filters(listener: dict[str, Any]) -> list[dict[str, Any]]:
+def _manager(listener: dict[str, Any]) -> dict[str, Any]:
     (chain,) = listener["filter_chains"]
     (manager,) = chain["filters"]
-    return manager["typed_config"]["http_filters"]
+    return manager["typed_config"]
+
+
+def _http_filters(listener: dict[str, Any]) -> list[dict[str, Any]]:
+    return _manager(listener)["http_filters"]
 
 
 class _PlainDumper(yaml.SafeDumper):

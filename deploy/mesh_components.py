@@ -2,8 +2,9 @@
 
 Order of `make up`: the stores and the bus start together; each one's schema is applied as soon as
 it is ready (CQL migrations, Elasticsearch templates and aliases, JetStream streams and consumers);
-then the five services (each waits for exactly the infrastructure it uses; svc_notify also for the
-local simulators of its delivery providers, deploy/provider_sim); then Envoy, ready when its own
+then the services (each waits for exactly the infrastructure it uses; svc_notify also for the
+local simulators of its delivery providers, deploy/provider_sim; svc_ratelimit, the rate limiter
+Envoy calls, only for Redis); then Envoy, ready when its own
 /healthz says every service passes its gRPC health check.
 """
 

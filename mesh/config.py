@@ -48,6 +48,10 @@ class ServiceSpec:
     grpc_service: str  # fully qualified proto service name, also the health-check service name
     grpc_port: int
     metrics_port: int
+    # True: a client API, routed and transcoded by the gateway. False: a service Envoy itself calls
+    # (the rate limiter); the gateway only health-checks it and lets SREs reach its health and
+    # reflection.
+    public: bool = True
 
 
 # The mesh. Order is start order: graph first (others look up users and follows).
@@ -57,6 +61,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("timeline", "svc_timeline", "tweetmesh.timeline.v1.TimelineService", 50053, 9463),
     ServiceSpec("notify", "svc_notify", "tweetmesh.notify.v1.NotificationService", 50054, 9464),
     ServiceSpec("search", "svc_search", "tweetmesh.search.v1.SearchService", 50055, 9465),
+    # Envoy's per-user rate limits (token buckets in Redis); speaks Envoy's own RLS API
+    ServiceSpec("ratelimit", "svc_ratelimit", "envoy.service.ratelimit.v3.RateLimitService", 50056, 9466, public=False),
 )
 
 

@@ -6,7 +6,8 @@
 3. deadline: the client's, or the service default when the client sent none, so every outbound call
    below can be given the remaining time (mesh.context.remaining);
 4. validation: the protovalidate rules declared in the proto; a violation answers INVALID_ARGUMENT
-   with a google.rpc.BadRequest naming each violated field, before any use case runs;
+   with a google.rpc.BadRequest naming each violated field, described for people
+   (mesh/validation_messages.py), before any use case runs;
 5. errors: typed domain errors become statuses through the one table in mesh/errors.py; anything
    unexpected is logged with its stack and answered INTERNAL without internals;
 6. metrics and an access log line.
@@ -29,6 +30,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from mesh import context, metrics
 from mesh.errors import ERROR_DOMAIN, DomainError, FieldViolation, InvalidArgument, status_for
+from mesh.validation_messages import describe
 
 log = logging.getLogger("mesh.rpc")
 
@@ -73,7 +75,8 @@ def validation_error(request: Any) -> InvalidArgument | None:
     fields = [
         FieldViolation(
             field=_field_path(v) or "(message)",
-            description=v.proto.message,
+            # person-readable ("must be a numeric id"), not protovalidate's regex; the rule id stays
+            description=describe(v.proto.rule_id, v.rule_value, v.proto.message),
             rule=v.proto.rule_id,
         )
         for v in violations

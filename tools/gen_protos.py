@@ -22,7 +22,8 @@ Registry. Everything is taken from the installed wheels instead:
 
 From these, grpcio-tools' protoc builds one image of protos/ (a FileDescriptorSet with imports
 and source info). That image is gen/tweetmesh_descriptor.binpb (Envoy's grpc_json_transcoder
-loads it), the input of `buf generate` with buf.gen.yaml, and the input of `buf lint`.
+loads it), the input of `buf generate` with buf.gen.yaml, of tools/gen_openapi.py (the REST API's
+OpenAPI document, gen/openapi/tweetmesh.json, which also reads envoy/envoy.yaml), and of `buf lint`.
 
 Output is a pure function of protos/ and the pinned tool versions: inputs are sorted and no
 timestamp or absolute path is written, so --check compares bytes.
@@ -51,11 +52,13 @@ BUF_YAML = REPO_ROOT / "buf.yaml"
 BUF_GEN_YAML = REPO_ROOT / "buf.gen.yaml"
 DESCRIPTOR_NAME = "tweetmesh_descriptor.binpb"
 
-# Files of the image buf.gen.yaml generates code for: ours, and protovalidate's, whose Python
-# module (buf.validate.validate_pb2) our generated code imports. google/api and google/protobuf
-# modules come from the googleapis-common-protos and protobuf wheels.
-GENERATE_PATHS = ("tweetmesh", "buf/validate")
-# Files of the image that are ours (lint, breaking).
+# Files of the image buf.gen.yaml generates code for: ours, protovalidate's, whose Python
+# module (buf.validate.validate_pb2) our generated code imports, and the wire-compatible subset of
+# Envoy's rate limit service API that svc_ratelimit serves (protos/third_party/, Envoy's package
+# names under a third_party/ path). google/api and google/protobuf modules come from the
+# googleapis-common-protos and protobuf wheels.
+GENERATE_PATHS = ("tweetmesh", "buf/validate", "third_party")
+# Files of the image that are ours (lint, breaking); third_party/ keeps its upstream style.
 OWN_PATH = "tweetmesh"
 
 # Left alone in gen/: Python's caches are not generated files.
@@ -175,6 +178,12 @@ def generate(work: Path, out: Path) -> None:
     )
     (root / "gen").rename(out)
     shutil.copyfile(image, out / DESCRIPTOR_NAME)
+    # The REST API's OpenAPI document, from the same image (and envoy/envoy.yaml): tools/gen_openapi.py
+    import gen_openapi
+
+    document = out / gen_openapi.OUTPUT_RELATIVE
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_bytes(gen_openapi.generate(image.read_bytes()))
 
 
 def protoc_gen_grpc_python() -> int:

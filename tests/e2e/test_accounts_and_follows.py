@@ -35,7 +35,7 @@ def test_a_taken_handle_is_409_whatever_its_case(gateway):
     handle, _ = sign_up(gateway)
     code, _, body = http("POST", f"{gateway}/v1/users", {"handle": handle.upper(), "password": PASSWORD, "displayName": "Twin"})
     assert code == 409, body
-    assert "handle" in body["message"].lower()
+    assert "handle" in body["error"]["message"].lower()
 
 
 def test_concurrent_sign_ups_of_one_handle_have_exactly_one_winner(gateway):
@@ -54,7 +54,7 @@ def test_wrong_password_and_unknown_handle_are_the_same_401(gateway):
     wrong_code, _, wrong = http("POST", f"{gateway}/v1/sessions", {"handle": handle, "password": "not the password"})
     unknown_code, _, unknown = http("POST", f"{gateway}/v1/sessions", {"handle": unique_handle(), "password": PASSWORD})
     assert wrong_code == unknown_code == 401
-    assert wrong["message"] == unknown["message"]  # nothing tells which handles exist
+    assert wrong["error"]["message"] == unknown["error"]["message"]  # nothing tells which handles exist
 
 
 def test_follow_is_echoed_idempotent_and_listed_once(gateway, alice, bob):

@@ -115,7 +115,7 @@ def test_newest_first_on_request_best_match_otherwise(gateway, author, reader):
     code, _, first = search(gateway, reader, f"{word} {other}", limit=1, order="SEARCH_ORDER_NEWEST")
     assert code == 200 and first["nextCursor"], first
     code, _, body = search(gateway, reader, f"{word} {other}", limit=1, cursor=first["nextCursor"])
-    assert code == 400 and body["details"][0]["reason"] == "INVALID_PAGE_TOKEN", body  # another order
+    assert code == 400 and body["error"]["reason"] == "INVALID_PAGE_TOKEN", body  # another order
     code, _, body = search(gateway, reader, f"{word} {other}", limit=1, cursor=first["nextCursor"],
                            order="SEARCH_ORDER_NEWEST")
     assert code == 200 and [r["tweetId"] for r in body["results"]] == [older] and body["nextCursor"] == "", body
@@ -136,14 +136,14 @@ def test_hashtags_and_authors_narrow_a_search(gateway, author, reader):
 def test_an_empty_or_blank_query_is_400_and_no_token_is_401(gateway, reader):
     for query in ("", "   "):
         code, _, body = search(gateway, reader, query)
-        assert code == 400 and "tweet_name" in body["message"], body
+        assert code == 400 and "tweet_name" in body["error"]["message"], body
     code, _, _ = http("GET", f"{gateway}/v1/search?tweetName=hello")
     assert code == 401
 
 
 def test_a_forged_cursor_is_400(gateway, reader):
     code, _, body = search(gateway, reader, "hello", cursor="bm90LWEtY3Vyc29y")
-    assert code == 400 and body["details"][0]["reason"] == "INVALID_PAGE_TOKEN", body
+    assert code == 400 and body["error"]["reason"] == "INVALID_PAGE_TOKEN", body
 
 
 def test_tweets_of_an_author_who_blocks_the_caller_are_left_out(gateway, author, reader):

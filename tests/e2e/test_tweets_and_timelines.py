@@ -54,7 +54,7 @@ def test_composing_as_someone_else_is_403(gateway, author, reader):
 
 def test_281_characters_is_400_and_280_is_fine(gateway, author):
     code, _, body = compose(gateway, author, "\N{GRINNING FACE}" * 281)
-    assert code == 400 and "twitter_content" in body["message"], body
+    assert code == 400 and "twitter_content" in body["error"]["message"], body
     assert compose(gateway, author, "\N{GRINNING FACE}" * 280)[0] == 201
 
 
@@ -145,13 +145,13 @@ def test_attaching_media_that_was_never_uploaded_is_refused(gateway, author):
     code, _, body = compose(gateway, author, "phantom picture", images=[slot["mediaId"]])
     assert code == 400, body  # FAILED_PRECONDITION: the upload was not completed
     code, _, body = http("POST", f"{gateway}/v1/media/{slot['mediaId']}:complete", {}, headers=author["auth"])
-    assert code == 400 and body["message"], body  # nothing was uploaded to the slot
+    assert code == 400 and body["error"]["message"], body  # nothing was uploaded to the slot
 
 
 def test_a_disallowed_content_type_is_400(gateway, author):
     code, _, body = http("POST", f"{gateway}/v1/media", {"contentType": "application/x-msdownload", "sizeBytes": 10},
                          headers=author["auth"])
-    assert code == 400 and "content_type" in body["message"], body
+    assert code == 400 and "content_type" in body["error"]["message"], body
 
 
 def test_a_celebrity_tweet_reaches_followers_without_fan_out_writes(stack, gateway, author):

@@ -21,9 +21,13 @@ def test_a_malformed_number_names_the_variable(monkeypatch):
 def test_every_service_has_its_own_ports_and_proto_service():
     ports = [p for s in SERVICES for p in (s.grpc_port, s.metrics_port)]
     assert len(ports) == len(set(ports))
-    assert {s.package for s in SERVICES} == {"svc_graph", "svc_tweet", "svc_timeline", "svc_notify", "svc_search"}
+    assert {s.package for s in SERVICES if s.public} == {"svc_graph", "svc_tweet", "svc_timeline", "svc_notify", "svc_search"}
     for spec in SERVICES:
-        assert spec.grpc_service.startswith(f"tweetmesh.{spec.name}.v1.")
+        if spec.public:
+            assert spec.grpc_service.startswith(f"tweetmesh.{spec.name}.v1.")
+    # the rate limiter serves Envoy's own API, to the gateway only
+    (limiter,) = [s for s in SERVICES if not s.public]
+    assert (limiter.package, limiter.grpc_service) == ("svc_ratelimit", "envoy.service.ratelimit.v3.RateLimitService")
 
 
 def test_unknown_service_is_a_clear_error():

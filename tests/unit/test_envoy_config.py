@@ -38,8 +38,10 @@ def test_every_service_is_health_checked_routed_and_transcoded():
         cluster = clusters[spec.name]
         assert [h["grpc_health_check"]["service_name"] for h in cluster["health_checks"]] == [spec.grpc_service]
         assert "http2_protocol_options" in str(cluster["typed_extension_protocol_options"])
-        assert any(r["match"].get("prefix") == f"/{spec.grpc_service}/" and r["route"]["cluster"] == spec.name for r in routes)
-        assert spec.grpc_service in transcoder["typed_config"]["services"]
+        routed = any(r["match"].get("prefix") == f"/{spec.grpc_service}/" and r["route"]["cluster"] == spec.name for r in routes)
+        # a client API is routed and transcoded; the rate limiter is called by Envoy only
+        assert routed == spec.public
+        assert (spec.grpc_service in transcoder["typed_config"]["services"]) == spec.public
         healthz = [f for f in manager["http_filters"] if f["name"] == f"healthz_{spec.name}"]
         assert healthz and list(healthz[0]["typed_config"]["cluster_min_healthy_percentages"]) == [spec.name]
 
