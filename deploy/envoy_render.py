@@ -25,6 +25,30 @@ CORS_ORIGINS_ENV = "TM_CORS_ALLOWED_ORIGINS"
 DEFAULT_CORS_ORIGINS = "http://localhost:3000"
 CORS_FILTER = "envoy.filters.http.cors"
 
+# TLS on the public listener: both set = HTTPS only (HTTP/2 and HTTP/1.1 by ALPN), TLS 1.2 at least.
+# Unset (the local default) = plaintext, for a listener behind a TLS-terminating load balancer or a
+# developer's machine. The files are read by Envoy; keep the key readable by Envoy's user only.
+TLS_CERT_ENV = "TM_ENVOY_TLS_CERT_FILE"
+TLS_KEY_ENV = "TM_ENVOY_TLS_KEY_FILE"
+
+
+def downstream_tls(cert_file: str, key_file: str) -> dict[str, Any]:
+    """The listener's transport socket for TLS with this certificate chain and key."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": ["h2", "http/1.1"],
+                "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                "tls_certificates": [{
+                    "certificate_chain": {"filename": str(Path(cert_file).resolve())},
+                    "private_key": {"filename": str(Path(key_file).resolve())},
+                }],
+            },
+        },
+    }
+
 
 def cors_origin_matchers(setting: str) -> list[dict[str, Any]]:
     """Envoy string matchers for TM_CORS_ALLOWED_ORIGINS: exact origins, or any origin for `*`."""
@@ -41,6 +65,12 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
     config["admin"]["address"]["socket_address"].update(address=stack.host, port_value=stack.envoy_admin_port)
     (listener,) = config["static_resources"]["listeners"]
     listener["address"]["socket_address"].update(address=stack.host, port_value=stack.envoy_port)
+    cert_file, key_file = os.environ.get(TLS_CERT_ENV, ""), os.environ.get(TLS_KEY_ENV, "")
+    if bool(cert_file) != bool(key_file):
+        raise ValueError(f"set both {TLS_CERT_ENV} and {TLS_KEY_ENV} for TLS on the public listener, or neither")
+    if cert_file:
+        (chain,) = listener["filter_chains"]
+        chain["transport_socket"] = downstream_tls(cert_file, key_file)
     for http_filter in _http_filters(listener):
         typed = http_filter["typed_config"]
         if "proto_descriptor" in typed:
