@@ -3,6 +3,7 @@ bucket store, and how the gateway config classifies and keys every RPC."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -61,6 +62,8 @@ def test_a_budget_must_be_able_to_grant_something():
 
 
 def test_budgets_come_from_the_environment_with_defaults(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("TM_RATELIMIT_")]:
+        monkeypatch.delenv(name)  # `make test` exports some for the suite; this test wants the defaults
     monkeypatch.setenv("TM_RATELIMIT_WRITE_PER_S", "0.5")
     monkeypatch.setenv("TM_RATELIMIT_WRITE_BURST", "3")
     monkeypatch.setenv("TM_RATELIMIT_ANON_WRITE_BURST", "7")
