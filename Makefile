@@ -56,4 +56,10 @@ test: export TM_RATELIMIT_ANON_WRITE_BURST := $(or $(TM_RATELIMIT_ANON_WRITE_BUR
 test: check-gen lint up  ## everything: contracts fresh and clean, the mesh up, unit + integration + e2e
 	$(PY) -m pytest tests -q
 
-.PHONY: help venv gen check-gen lint up down status search-rebuild test-unit test
+# The long fuzz run: thousands of generated REST and gRPC requests against the mesh `make up` started
+# (`make test` runs the same tests with 5 examples each). TM_FUZZ_EXAMPLES=<n> to go longer.
+fuzz: export TM_FUZZ_EXAMPLES := $(or $(TM_FUZZ_EXAMPLES),300)
+fuzz: $(STAMP)  ## long property-based / fuzz run of the REST and gRPC surface (needs `make up`)
+	$(PY) -m pytest tests/fuzz -q -s -m fuzz
+
+.PHONY: help venv gen check-gen lint up down status search-rebuild test-unit test fuzz

@@ -39,6 +39,12 @@ REQUEST_ID_HEADER = "x-request-id"
 CALLER_HEADER = "x-tweetmesh-user-id"
 STATUS_DETAILS_TRAILER = "grpc-status-details-bin"
 _MAX_REQUEST_ID_LEN = 128
+# What one error answer may carry. gRPC clients, and Envoy, refuse trailers over 16 KiB (the message
+# travels twice: grpc-message, and in grpc-status-details-bin with the violations), so a request with
+# a thousand bad ids, or an id a megabyte long, must not make an answer that large: the caller would
+# get INTERNAL (a 502 over REST) instead of its INVALID_ARGUMENT.
+MAX_REPORTED_VIOLATIONS = 10
+MAX_ERROR_MESSAGE_CHARS = 1000
 # Health checks arrive every few seconds from Envoy; counting them is useful, logging them is noise.
 _QUIET_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -60,7 +66,7 @@ def error_details(error: DomainError) -> list[Any]:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description, reason=v.rule)
-                    for v in error.violations
+                    for v in error.violations[:MAX_REPORTED_VIOLATIONS]
                 ]
             )
         )
@@ -81,8 +87,11 @@ def validation_error(request: Any) -> InvalidArgument | None:
         )
         for v in violations
     ]
-    summary = "; ".join(f"{f.field}: {f.description}" for f in fields)
-    return InvalidArgument(f"invalid request: {summary}", violations=fields, reason="VALIDATION_FAILED")
+    shown = fields[:MAX_REPORTED_VIOLATIONS]
+    summary = "; ".join(f"{f.field}: {f.description}" for f in shown)
+    if len(fields) > len(shown):
+        summary += f"; and {len(fields) - len(shown)} more"
+    return InvalidArgument(f"invalid request: {summary}", violations=shown, reason="VALIDATION_FAILED")
 
 
 def _field_path(violation: Any) -> str:
@@ -213,6 +222,13 @@ def _raise_if_invalid(request: Any) -> None:
         raise invalid
 
 
+def _clipped(message: str) -> str:
+    """`message`, cut to MAX_ERROR_MESSAGE_CHARS (messages may quote what the client sent)."""
+    if len(message) <= MAX_ERROR_MESSAGE_CHARS:
+        return message
+    return message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
+
+
 def _code_of(ctx: grpc.aio.ServicerContext) -> grpc.StatusCode:
     code = ctx.code()
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
@@ -222,7 +238,8 @@ def _classify(exc: Exception, method: str) -> tuple[grpc.StatusCode, str, tuple]
     """The status, message and trailers that answer a call that failed with `exc`."""
     if isinstance(exc, DomainError):
         code = status_for(exc)
-        return code, exc.message, rich_status(code, exc.message, *error_details(exc))
+        message = _clipped(exc.message)
+        return code, message, rich_status(code, message, *error_details(exc))
     if isinstance(exc, NotImplementedError):
         # the generated servicer base answers this for RPCs a service does not implement (yet)
         return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this service yet", ()
