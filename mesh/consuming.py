@@ -131,6 +131,11 @@ def event_id_field(field: str, text: str) -> int:
         raise PoisonEvent(f"{field}: {exc}") from None
 
 
+def optional_event_id_field(field: str, text: str) -> int | None:
+    """An optional id field of an event: None when empty, PoisonEvent when not an id."""
+    return event_id_field(field, text) if text else None
+
+
 def occurred_at(event: Message) -> datetime:
     if not event.HasField("occurred_at"):
         raise PoisonEvent("occurred_at is missing")

@@ -17,16 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from mesh.consuming import decode_event, event_id_field, occurred_at
+from mesh.consuming import decode_event, event_id_field, occurred_at, optional_event_id_field
 from svc_notify.domain import Kind
 from svc_notify.service import Happening, Notifier, Undoing
 from tweetmesh.events.v1 import events_pb2
 
 StillWorking = Callable[[], Awaitable[None]]
-
-
-def _optional_id(field: str, text: str) -> int | None:
-    return event_id_field(field, text) if text else None
 
 
 def follow_created(payload: bytes) -> list[Happening]:
@@ -57,12 +53,12 @@ def tweet_created(payload: bytes) -> list[Happening]:
     if e.in_reply_to_user_id:
         found.append(Happening(
             f"{e.event_id}:reply", occurred_at(e), event_id_field("in_reply_to_user_id", e.in_reply_to_user_id), actor,
-            Kind.REPLY, tweet_id=_optional_id("in_reply_to_tweet_id", e.in_reply_to_tweet_id), actor_tweet_id=tweet_id,
+            Kind.REPLY, tweet_id=optional_event_id_field("in_reply_to_tweet_id", e.in_reply_to_tweet_id), actor_tweet_id=tweet_id,
         ))
     if e.quoted_user_id:
         found.append(Happening(
             f"{e.event_id}:quote", occurred_at(e), event_id_field("quoted_user_id", e.quoted_user_id), actor,
-            Kind.QUOTE, tweet_id=_optional_id("quoted_tweet_id", e.quoted_tweet_id), actor_tweet_id=tweet_id,
+            Kind.QUOTE, tweet_id=optional_event_id_field("quoted_tweet_id", e.quoted_tweet_id), actor_tweet_id=tweet_id,
         ))
     return found
 
@@ -78,7 +74,7 @@ def commented(payload: bytes) -> list[Happening]:
 def mentioned(payload: bytes) -> list[Happening]:
     e = decode_event(events_pb2.MentionCreated, payload)
     tweet_id = event_id_field("tweet_id", e.tweet_id)
-    comment_id = _optional_id("comment_id", e.comment_id)
+    comment_id = optional_event_id_field("comment_id", e.comment_id)
     return [Happening(
         e.event_id, occurred_at(e), event_id_field("mentioned_user_id", e.mentioned_user_id),
         event_id_field("actor_user_id", e.actor_user_id), Kind.MENTION,

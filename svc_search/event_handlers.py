@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
-from google.protobuf.message import DecodeError, Message
-
-from mesh import ids
+from mesh.consuming import PoisonEvent, decode_event, event_id_field, occurred_at, optional_event_id_field
 from svc_search.domain import (
     EventOutcome,
     IncomingEvent,
@@ -33,65 +30,34 @@ from tweetmesh.events.v1 import events_pb2
 
 log = logging.getLogger("svc_search.events")
 
-E = TypeVar("E", bound=Message)
 C = TypeVar("C")
 
 
-class PoisonEvent(Exception):
-    """An event no retry can apply (undecodable, ids that are not ids): rejected and logged."""
-
-
-def _decode(message_type: type[E], payload: bytes) -> E:
-    message = message_type()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError as exc:
-        raise PoisonEvent(f"not a {message_type.__name__}: {exc}") from None
-    return message
-
-
-def _id(field: str, text: str) -> int:
-    try:
-        return ids.parse(text)
-    except (TypeError, ValueError) as exc:
-        raise PoisonEvent(f"{field}: {exc}") from None
-
-
-def _optional_id(field: str, text: str) -> int | None:
-    return _id(field, text) if text else None
-
-
-def _occurred_at(event: Message) -> datetime:
-    if not event.HasField("occurred_at"):
-        raise PoisonEvent("occurred_at is missing")
-    return event.occurred_at.ToDatetime(tzinfo=timezone.utc)
-
-
 def tweet_posted(payload: bytes) -> TweetPosted:
-    event = _decode(events_pb2.TweetCreated, payload)
+    event = decode_event(events_pb2.TweetCreated, payload)
     return TweetPosted(IndexedTweet(
-        tweet_id=_id("tweet_id", event.tweet_id),
-        author_id=_id("actor_user_id", event.actor_user_id),
+        tweet_id=event_id_field("tweet_id", event.tweet_id),
+        author_id=event_id_field("actor_user_id", event.actor_user_id),
         text=event.text,
-        create_time=_occurred_at(event),  # the tweet's create_time, says the contract
-        in_reply_to_tweet_id=_optional_id("in_reply_to_tweet_id", event.in_reply_to_tweet_id),
-        quoted_tweet_id=_optional_id("quoted_tweet_id", event.quoted_tweet_id),
+        create_time=occurred_at(event),  # the tweet's create_time, says the contract
+        in_reply_to_tweet_id=optional_event_id_field("in_reply_to_tweet_id", event.in_reply_to_tweet_id),
+        quoted_tweet_id=optional_event_id_field("quoted_tweet_id", event.quoted_tweet_id),
         has_media=bool(event.media_ids),
     ))
 
 
 def tweet_removed(payload: bytes) -> TweetRemoved:
-    event = _decode(events_pb2.TweetDeleted, payload)
-    return TweetRemoved(_id("tweet_id", event.tweet_id))
+    event = decode_event(events_pb2.TweetDeleted, payload)
+    return TweetRemoved(event_id_field("tweet_id", event.tweet_id))
 
 
 def _profile_changed(message_type: type[events_pb2.UserCreated] | type[events_pb2.UserUpdated]):
     def decode(payload: bytes) -> ProfileChanged:
-        event = _decode(message_type, payload)
+        event = decode_event(message_type, payload)
         if not event.handle:
             raise PoisonEvent("handle is missing")
-        return ProfileChanged(_id("actor_user_id", event.actor_user_id), event.handle, event.display_name,
-                              _occurred_at(event))
+        return ProfileChanged(event_id_field("actor_user_id", event.actor_user_id), event.handle, event.display_name,
+                              occurred_at(event))
 
     return decode
 

@@ -17,35 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
-from google.protobuf.message import DecodeError, Message
-
-from mesh import ids
-from mesh.consuming import PoisonEvent
+from mesh.consuming import decode_event, event_id_field
 from svc_timeline.domain import TimelineEntry
 from svc_timeline.service import FanOut, StillWorking
 from tweetmesh.events.v1 import events_pb2
 
 log = logging.getLogger("svc_timeline.events")
-
-E = TypeVar("E", bound=Message)
-
-
-def _decode(message_type: type[E], payload: bytes) -> E:
-    message = message_type()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError as exc:
-        raise PoisonEvent(f"not a {message_type.__name__}: {exc}") from None
-    return message
-
-
-def _id(field: str, text: str) -> int:
-    try:
-        return ids.parse(text)
-    except (TypeError, ValueError) as exc:
-        raise PoisonEvent(f"{field}: {exc}") from None
 
 
 class TimelineEvents:
@@ -70,42 +48,42 @@ class TimelineEvents:
         await handler(payload, still_working)
 
     async def _tweet_created(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.TweetCreated, payload)
-        entry = TimelineEntry(_id("tweet_id", event.tweet_id), _id("actor_user_id", event.actor_user_id))
+        event = decode_event(events_pb2.TweetCreated, payload)
+        entry = TimelineEntry(event_id_field("tweet_id", event.tweet_id), event_id_field("actor_user_id", event.actor_user_id))
         await self._fan_out.fan_out_tweet(entry, still_working)
 
     async def _retweeted(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.Retweeted, payload)
+        event = decode_event(events_pb2.Retweeted, payload)
         entry = TimelineEntry(
-            tweet_id=_id("retweet_id", event.retweet_id),
-            author_id=_id("actor_user_id", event.actor_user_id),
-            retweet_of_tweet_id=_id("tweet_id", event.tweet_id),
-            retweet_of_author_id=_id("tweet_author_id", event.tweet_author_id),
+            tweet_id=event_id_field("retweet_id", event.retweet_id),
+            author_id=event_id_field("actor_user_id", event.actor_user_id),
+            retweet_of_tweet_id=event_id_field("tweet_id", event.tweet_id),
+            retweet_of_author_id=event_id_field("tweet_author_id", event.tweet_author_id),
         )
         await self._fan_out.fan_out_tweet(entry, still_working)
 
     async def _tweet_deleted(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.TweetDeleted, payload)
+        event = decode_event(events_pb2.TweetDeleted, payload)
         await self._fan_out.remove_tweet(
-            _id("actor_user_id", event.actor_user_id), _id("tweet_id", event.tweet_id), still_working
+            event_id_field("actor_user_id", event.actor_user_id), event_id_field("tweet_id", event.tweet_id), still_working
         )
 
     async def _retweet_undone(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.RetweetUndone, payload)
-        await self._fan_out.remove_tweet(_id("actor_user_id", event.actor_user_id), _id("retweet_id", event.retweet_id),
+        event = decode_event(events_pb2.RetweetUndone, payload)
+        await self._fan_out.remove_tweet(event_id_field("actor_user_id", event.actor_user_id), event_id_field("retweet_id", event.retweet_id),
                                          still_working)
 
     async def _follow_created(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.FollowCreated, payload)
-        await self._fan_out.backfill_follow(_id("actor_user_id", event.actor_user_id),
-                                            _id("following_user_id", event.following_user_id))
+        event = decode_event(events_pb2.FollowCreated, payload)
+        await self._fan_out.backfill_follow(event_id_field("actor_user_id", event.actor_user_id),
+                                            event_id_field("following_user_id", event.following_user_id))
 
     async def _follow_deleted(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.FollowDeleted, payload)
-        await self._fan_out.remove_follow(_id("actor_user_id", event.actor_user_id),
-                                          _id("following_user_id", event.following_user_id))
+        event = decode_event(events_pb2.FollowDeleted, payload)
+        await self._fan_out.remove_follow(event_id_field("actor_user_id", event.actor_user_id),
+                                          event_id_field("following_user_id", event.following_user_id))
 
     async def _block_created(self, payload: bytes, still_working: StillWorking) -> None:
-        event = _decode(events_pb2.BlockCreated, payload)
-        await self._fan_out.apply_block(_id("actor_user_id", event.actor_user_id),
-                                        _id("blocked_user_id", event.blocked_user_id))
+        event = decode_event(events_pb2.BlockCreated, payload)
+        await self._fan_out.apply_block(event_id_field("actor_user_id", event.actor_user_id),
+                                        event_id_field("blocked_user_id", event.blocked_user_id))
