@@ -27,7 +27,7 @@ from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
 from cassandra.cluster import Session
 
 from mesh import cql
-from mesh.cql_rows import chunks, micros, rows_of, unique, unset_if_empty, utc, was_applied
+from mesh.cql_rows import chunks, micros, rows_of, unique, unset_if_empty, utc
 from mesh.errors import Unavailable
 from svc_notify.domain import Kind, Notification
 

@@ -21,8 +21,7 @@ import httpx
 import pytest
 from nats.js.api import RetentionPolicy
 
-from mesh import cql, events
-from mesh.schema import migrate_cql
+from mesh import events
 from svc_notify.adapters.apns import ApnsSender
 from svc_notify.adapters.cql_delivery_log import CqlDeliveryLog
 from svc_notify.adapters.cql_devices import CqlDeviceStore
@@ -40,6 +39,7 @@ from svc_notify.delivery import DeliveryWorker
 from svc_notify.domain import Device, Kind, Notification, Platform
 from svc_notify.ports import DeliveryRequest, TargetHolder
 from tests.conftest import require_listening
+from tests.integration.scratch import scratch_cql_session
 
 DELAYS = (0.2, 0.2, 0.2)  # 4 attempts, 0.6 s of backoff in all
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -48,16 +48,8 @@ UNAVAILABLE = {"status": 500, "reason": "InternalServerError"}
 
 @pytest.fixture(scope="module")
 async def session(stack):
-    require_listening(stack.host, stack.cql_port, "Cassandra")
-    scratch = dataclasses.replace(stack, cql_keyspace=f"it_{uuid.uuid4().hex[:12]}")
-    await migrate_cql(scratch)
-    opened = await cql.connect(scratch, keyspace=scratch.cql_keyspace)
-    opened.scratch_keyspace = scratch.cql_keyspace
-    yield opened
-    try:
-        await cql.execute(opened, f"DROP KEYSPACE IF EXISTS {scratch.cql_keyspace}", cap_s=60)
-    finally:
-        await cql.close(opened)
+    async with scratch_cql_session(stack) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

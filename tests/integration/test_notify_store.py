@@ -4,21 +4,19 @@ delivery log."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from mesh import cql
-from mesh.schema import migrate_cql
 from svc_notify.adapters.cql_delivery_log import CqlDeliveryLog
 from svc_notify.adapters.cql_devices import CqlDeviceStore
 from svc_notify.adapters.cql_notifications import CqlNotificationStore
 from svc_notify.adapters.cql_preferences import CqlPreferenceStore
 from svc_notify.domain import Channel, Device, Kind, Notification, Platform
 from svc_notify.ports import TargetHolder
-from tests.conftest import require_listening
+from tests.integration.scratch import scratch_cql_session
 
 BIG = 1 << 60  # ids above 2**53, like every Snowflake id made since 2024
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
@@ -26,16 +24,8 @@ T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="module")
 async def session(stack):
-    require_listening(stack.host, stack.cql_port, "Cassandra")
-    scratch = dataclasses.replace(stack, cql_keyspace=f"it_{uuid.uuid4().hex[:12]}")
-    await migrate_cql(scratch)
-    opened = await cql.connect(scratch, keyspace=scratch.cql_keyspace)
-    opened.scratch_keyspace = scratch.cql_keyspace
-    yield opened
-    try:
-        await cql.execute(opened, f"DROP KEYSPACE IF EXISTS {scratch.cql_keyspace}", cap_s=60)
-    finally:
-        await cql.close(opened)
+    async with scratch_cql_session(stack) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 
 import pytest
 
-from mesh import cql
-from mesh.schema import migrate_cql
 from svc_timeline.adapters.cql_home import CqlHomeTimelines
 from svc_timeline.adapters.cql_user_timeline import CqlUserTimelines
 from svc_timeline.domain import TimelineEntry
-from tests.conftest import require_listening
+from tests.integration.scratch import scratch_cql_session
 
 BIG = 1 << 60  # ids above 2**53, like every Snowflake id made since 2024
 
 
 @pytest.fixture(scope="module")
 async def session(stack):
-    require_listening(stack.host, stack.cql_port, "Cassandra")
-    scratch = dataclasses.replace(stack, cql_keyspace=f"it_{uuid.uuid4().hex[:12]}")
-    await migrate_cql(scratch)
-    opened = await cql.connect(scratch, keyspace=scratch.cql_keyspace)
-    opened.scratch_keyspace = scratch.cql_keyspace
-    yield opened
-    try:
-        await cql.execute(opened, f"DROP KEYSPACE IF EXISTS {scratch.cql_keyspace}", cap_s=60)
-    finally:
-        await cql.close(opened)
+    async with scratch_cql_session(stack) as opened:
+        yield opened
 
 
 @pytest.fixture
