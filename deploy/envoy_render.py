@@ -31,6 +31,13 @@ CORS_FILTER = "envoy.filters.http.cors"
 TLS_CERT_ENV = "TM_ENVOY_TLS_CERT_FILE"
 TLS_KEY_ENV = "TM_ENVOY_TLS_KEY_FILE"
 
+# The local shield (one token bucket for this whole Envoy, before any other work): requests per
+# second and burst. The defaults sit far above what per-user budgets let one user do, and below
+# what would drown the services; a bigger machine, or a benchmark's rate sweep, raises them.
+SHIELD_PER_S_ENV = "TM_ENVOY_SHIELD_PER_S"
+SHIELD_BURST_ENV = "TM_ENVOY_SHIELD_BURST"
+SHIELD_FILTER = "envoy.filters.http.local_ratelimit"
+
 
 def downstream_tls(cert_file: str, key_file: str) -> dict[str, Any]:
     """The listener's transport socket for TLS with this certificate chain and key."""
@@ -73,6 +80,10 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
         chain["transport_socket"] = downstream_tls(cert_file, key_file)
     for http_filter in _http_filters(listener):
         typed = http_filter["typed_config"]
+        if http_filter["name"] == SHIELD_FILTER:
+            bucket = typed["token_bucket"]
+            bucket["tokens_per_fill"] = _positive_int(SHIELD_PER_S_ENV, bucket["tokens_per_fill"])
+            bucket["max_tokens"] = _positive_int(SHIELD_BURST_ENV, max(bucket["max_tokens"], bucket["tokens_per_fill"]))
         if "proto_descriptor" in typed:
             typed["proto_descriptor"] = str((REPO_ROOT / typed["proto_descriptor"]).resolve())
         for provider in typed.get("providers", {}).values():
@@ -99,6 +110,15 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
                 address=stack.host, port_value=stack.grpc_port(spec)
             )
     return config
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of requests, at least 1 (got {raw!r})")
+    return int(raw)
 
 
 def _manager(listener: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ as tweetmesh.tweet.v1.Tweet messages and are returned as they are.
 from __future__ import annotations
 
 from mesh.api import caller_id, parse_id
+from mesh.errors import require_caller
 from svc_timeline.domain import TimelinePage
 from svc_timeline.service import TimelineReader
 from tweetmesh.timeline.v1 import timeline_service_pb2 as pb
@@ -31,3 +32,7 @@ class TimelineServiceApi(timeline_service_pb2_grpc.TimelineServiceServicer):
         user_id = parse_id("user_id", request.user_id)
         page = await self._reader.user(caller_id(), user_id, request.page_size, request.page_token)
         return pb.GetUserTimelineResponse(**_fields(page))
+
+    async def GetPing(self, request: pb.GetPingRequest, ctx) -> pb.GetPingResponse:
+        require_caller(caller_id())  # like every RPC here; no other work, on purpose
+        return pb.GetPingResponse()

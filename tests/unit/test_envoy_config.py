@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from deploy.envoy_render import render
 from mesh.config import REPO_ROOT, SERVICES, Stack
 
@@ -75,3 +77,25 @@ def test_only_sign_up_log_in_and_health_are_open(tmp_path, monkeypatch):
     assert not is_open("/tweetmesh.graph.v1.GraphService/FollowUser")
     assert not is_open("/tweetmesh.tweet.v1.TweetService/CreateTweet")
 
+
+
+def _shield_bucket(config) -> dict:
+    _, manager = _manager(config)
+    (shield,) = [f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.local_ratelimit"]
+    return shield["typed_config"]["token_bucket"]
+
+
+def test_the_shield_keeps_its_defaults_unless_configured(monkeypatch):
+    monkeypatch.delenv("TM_ENVOY_SHIELD_PER_S", raising=False)
+    monkeypatch.delenv("TM_ENVOY_SHIELD_BURST", raising=False)
+    assert _shield_bucket(render(Stack())) == {"max_tokens": 4000, "tokens_per_fill": 2000, "fill_interval": "1s"}
+    monkeypatch.setenv("TM_ENVOY_SHIELD_PER_S", "20000")
+    assert _shield_bucket(render(Stack())) == {"max_tokens": 20000, "tokens_per_fill": 20000, "fill_interval": "1s"}
+    monkeypatch.setenv("TM_ENVOY_SHIELD_BURST", "50000")
+    assert _shield_bucket(render(Stack()))["max_tokens"] == 50000
+
+
+def test_a_nonsense_shield_setting_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("TM_ENVOY_SHIELD_PER_S", "lots")
+    with pytest.raises(ValueError, match="TM_ENVOY_SHIELD_PER_S"):
+        render(Stack())

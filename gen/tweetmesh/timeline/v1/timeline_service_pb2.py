@@ -27,7 +27,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from tweetmesh.tweet.v1 import tweet_pb2 as tweetmesh_dot_tweet_dot_v1_dot_tweet__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,tweetmesh/timeline/v1/timeline_service.proto\x12\x15tweetmesh.timeline.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1etweetmesh/tweet/v1/tweet.proto\"i\n\x16GetHomeTimelineRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"t\n\x17GetHomeTimelineResponse\x12\x31\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweetmesh.tweet.v1.TweetR\x06tweets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x01\n\x16GetUserTimelineRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^[1-9][0-9]{0,18}$R\x06userId\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"t\n\x17GetUserTimelineResponse\x12\x31\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweetmesh.tweet.v1.TweetR\x06tweets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xba\x02\n\x0fTimelineService\x12\x8c\x01\n\x0fGetHomeTimeline\x12-.tweetmesh.timeline.v1.GetHomeTimelineRequest\x1a..tweetmesh.timeline.v1.GetHomeTimelineResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/timelines/home\x12\x97\x01\n\x0fGetUserTimeline\x12-.tweetmesh.timeline.v1.GetUserTimelineRequest\x1a..tweetmesh.timeline.v1.GetUserTimelineResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/timelines/users/{user_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,tweetmesh/timeline/v1/timeline_service.proto\x12\x15tweetmesh.timeline.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1etweetmesh/tweet/v1/tweet.proto\"i\n\x16GetHomeTimelineRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"t\n\x17GetHomeTimelineResponse\x12\x31\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweetmesh.tweet.v1.TweetR\x06tweets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x01\n\x16GetUserTimelineRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^[1-9][0-9]{0,18}$R\x06userId\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"t\n\x17GetUserTimelineResponse\x12\x31\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweetmesh.tweet.v1.TweetR\x06tweets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x10\n\x0eGetPingRequest\"\x11\n\x0fGetPingResponse2\xa6\x03\n\x0fTimelineService\x12\x8c\x01\n\x0fGetHomeTimeline\x12-.tweetmesh.timeline.v1.GetHomeTimelineRequest\x1a..tweetmesh.timeline.v1.GetHomeTimelineResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/timelines/home\x12\x97\x01\n\x0fGetUserTimeline\x12-.tweetmesh.timeline.v1.GetUserTimelineRequest\x1a..tweetmesh.timeline.v1.GetUserTimelineResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/timelines/users/{user_id}\x12j\n\x07GetPing\x12%.tweetmesh.timeline.v1.GetPingRequest\x1a&.tweetmesh.timeline.v1.GetPingResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/pingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMELINESERVICE'].methods_by_name['GetHomeTimeline']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/timelines/home'
   _globals['_TIMELINESERVICE'].methods_by_name['GetUserTimeline']._loaded_options = None
   _globals['_TIMELINESERVICE'].methods_by_name['GetUserTimeline']._serialized_options = b'\202\323\344\223\002\037\022\035/v1/timelines/users/{user_id}'
+  _globals['_TIMELINESERVICE'].methods_by_name['GetPing']._loaded_options = None
+  _globals['_TIMELINESERVICE'].methods_by_name['GetPing']._serialized_options = b'\202\323\344\223\002\n\022\010/v1/ping'
   _globals['_GETHOMETIMELINEREQUEST']._serialized_start=162
   _globals['_GETHOMETIMELINEREQUEST']._serialized_end=267
   _globals['_GETHOMETIMELINERESPONSE']._serialized_start=269
@@ -56,6 +58,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSERTIMELINEREQUEST']._serialized_end=545
   _globals['_GETUSERTIMELINERESPONSE']._serialized_start=547
   _globals['_GETUSERTIMELINERESPONSE']._serialized_end=663
-  _globals['_TIMELINESERVICE']._serialized_start=666
-  _globals['_TIMELINESERVICE']._serialized_end=980
+  _globals['_GETPINGREQUEST']._serialized_start=665
+  _globals['_GETPINGREQUEST']._serialized_end=681
+  _globals['_GETPINGRESPONSE']._serialized_start=683
+  _globals['_GETPINGRESPONSE']._serialized_end=700
+  _globals['_TIMELINESERVICE']._serialized_start=703
+  _globals['_TIMELINESERVICE']._serialized_end=1125
 # @@protoc_insertion_point(module_scope)

@@ -42,3 +42,11 @@ class GetUserTimelineResponse(_message.Message):
     tweets: _containers.RepeatedCompositeFieldContainer[_tweet_pb2.Tweet]
     next_page_token: str
     def __init__(self, tweets: _Optional[_Iterable[_Union[_tweet_pb2.Tweet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetPingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPingResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

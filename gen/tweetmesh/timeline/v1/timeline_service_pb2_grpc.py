@@ -65,6 +65,11 @@ class TimelineServiceStub:
                 request_serializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineRequest.SerializeToString,
                 response_deserializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineResponse.FromString,
                 _registered_method=True)
+        self.GetPing = channel.unary_unary(
+                '/tweetmesh.timeline.v1.TimelineService/GetPing',
+                request_serializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingRequest.SerializeToString,
+                response_deserializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingResponse.FromString,
+                _registered_method=True)
 
 
 class TimelineServiceServicer:
@@ -110,6 +115,16 @@ class TimelineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPing(self, request, context):
+        """Answers at once and does nothing else: the cost of the path itself (the
+        gateway's token check, rate limit and transcoding, the service's call
+        pipeline) without any storage. Clients may time round trips with it; the
+        benchmarks (bench/) report every read as a ratio to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TimelineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +137,11 @@ def add_TimelineServiceServicer_to_server(servicer, server):
                     servicer.GetUserTimeline,
                     request_deserializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineRequest.FromString,
                     response_serializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineResponse.SerializeToString,
+            ),
+            'GetPing': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPing,
+                    request_deserializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingRequest.FromString,
+                    response_serializer=tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -199,6 +219,33 @@ class TimelineService:
             '/tweetmesh.timeline.v1.TimelineService/GetUserTimeline',
             tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineRequest.SerializeToString,
             tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetUserTimelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tweetmesh.timeline.v1.TimelineService/GetPing',
+            tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingRequest.SerializeToString,
+            tweetmesh_dot_timeline_dot_v1_dot_timeline__service__pb2.GetPingResponse.FromString,
             options,
             channel_credentials,
             insecure,
