@@ -152,3 +152,23 @@ async def test_stream_delivers_items_then_the_domain_error(channel):
             received.append(item.value)
     assert received == ["0", "1", "2"]
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_failed_calls_are_logged_and_fast_successful_ones_only_counted(channel, caplog):
+    before = metrics.REQUESTS.labels(SERVICE, "Ok", "OK")._value.get()
+    with caplog.at_level("INFO", logger="mesh.rpc"):
+        await _unary(channel, "Ok")(StringValue(value="fine"), metadata=((REQUEST_ID_HEADER, "req-ok"),), timeout=2)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await _unary(channel, "NotFound")(StringValue(value="5"), metadata=((REQUEST_ID_HEADER, "req-nf"),), timeout=2)
+    assert metrics.REQUESTS.labels(SERVICE, "Ok", "OK")._value.get() == before + 1
+    logged = [(r.method, r.code) for r in caplog.records if r.getMessage() == "rpc"]
+    assert logged == [(f"/{SERVICE}/NotFound", "NOT_FOUND")]
+
+
+async def test_a_slow_successful_call_is_logged(channel, caplog, monkeypatch):
+    import mesh.interceptors
+
+    monkeypatch.setattr(mesh.interceptors, "SLOW_CALL_S", 0.0)
+    with caplog.at_level("INFO", logger="mesh.rpc"):
+        await _unary(channel, "Ok")(StringValue(value="slow enough"), timeout=2)
+    assert [(r.method, r.code) for r in caplog.records if r.getMessage() == "rpc"] == [(f"/{SERVICE}/Ok", "OK")]

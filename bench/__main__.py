@@ -1,0 +1,141 @@
+"""`make bench`: load the data, measure every workload of issue 8 through Envoy, write bench/results/.
+
+Phases, in order (each prints its figures as it ends):
+1. data: socfb-Reed98 through the REST API, the synthetic heavy-tailed graph and the search corpus
+   (bench/load.py; loaded once, a re-run finds them);
+2. ceilings: raw Redis and CQL round trips, Envoy alone, and GET /v1/ping (Envoy -> token check ->
+   rate limiter -> transcoder -> Python gRPC, no work) swept for its highest rate at p99 <= 25 ms;
+3. the DeathStarBench mix (60% home, 30% user timeline, 10% compose) at the target rate, then swept;
+   home timeline alone swept (its share of the ping ceiling); compose alone at a fixed rate;
+4. fan-out: 201 -> visible in every follower's home for 10, 1k and 10k followers, and a celebrity;
+5. search over the corpus at a fixed rate;
+6. memory of every process, then the report (JSON, markdown, plots).
+Open loop everywhere (bench/openloop.py, vegeta): requests leave at the asked rate whatever the answers do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from bench import ceilings, fanout, load, openloop, report, rss, stats, tools
+from bench.workloads import KIND_PING, Requests, slots
+from mesh.config import Stack
+
+GOAL_P99_MS = 25.0
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _line(name: str, summary: dict[str, Any]) -> str:
+    latency = summary["latency_ms"]
+    figures = " ".join(f"{q} {latency[q]:.1f}" for q in ("p50", "p90", "p99", "p99.9") if latency.get(q) is not None)
+    lag = " GENERATOR LAGGED" if summary.get("generator_lagged") else ""
+    return (f"{name}: {summary['throughput_per_s']:.0f} ok/s, errors {summary['error_rate']:.2%} "
+            f"{summary['errors'] or ''} ms: {figures}{lag}")
+
+
+class Bench:
+    def __init__(self, stack: Stack, *, quick: bool):
+        self.stack = stack
+        self.quick = quick
+        self.duration_s = 10.0 if quick else 20.0
+        self.warmup_s = 2.0 if quick else 5.0
+        self.sweep_steps = 5 if quick else 9
+
+    def run(self, name: str, targets_for, rate: float) -> openloop.RunResult:
+        count = slots(rate, self.duration_s + self.warmup_s)
+        result = openloop.run(targets_for(count), rate, self.duration_s, name=name, warmup_s=self.warmup_s,
+                              stack=self.stack)
+        _say("  " + _line(f"{name} @ {rate:.0f}/s", result.summary()))
+        return result
+
+    def sweep(self, name: str, targets_for, *, start_rate: int, kind: str | None = None) -> dict[str, Any]:
+        _say(f"sweep {name}: highest rate with p99 <= {GOAL_P99_MS:g} ms and errors <= 0.1%")
+        found = stats.sweep(lambda rate: self.run(f"{name}", targets_for, rate), stats.Goal(GOAL_P99_MS, kind=kind),
+                            start_rate=start_rate, max_rate=20_000, max_steps=self.sweep_steps)
+        _say(f"  => {name}: {found['best_rate_per_s']} req/s ({found['stopped']})")
+        return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs and fewer sweep steps")
+    parser.add_argument("--mixed-rate", type=int, default=report.MIXED_RATE_PER_S,
+                        help="the fixed rate of the mixed run (default: the target, %(default)s/s)")
+    parser.add_argument("--search-tweets", type=int, default=report.SEARCH_CORPUS)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["ceilings", "mixed", "sweeps", "fanout", "search"], help="leave a phase out")
+    args = parser.parse_args(argv)
+    stack = Stack()
+    bench = Bench(stack, quick=args.quick)
+    results: dict[str, Any] = {"meta": {}, "runs": {}, "sweep": {}}
+    began = time.monotonic()
+
+    tools.ensure_vegeta(stack)
+    _say("== data")
+    dataset = load.ensure_loaded(stack, search_tweets=args.search_tweets)
+    reed98 = dataset.reed98.user_ids
+    results["meta"].update(
+        reed98_users=len(reed98), reed98_follows=dataset.reed98.follows,
+        synthetic_users=dataset.synthetic.users, synthetic_follows=dataset.synthetic.follows,
+        search_corpus_tweets=dataset.search.tweets, run_seconds=bench.duration_s, warmup_seconds=bench.warmup_s,
+        mode="quick" if args.quick else "full",
+    )
+    requests = Requests(stack, reed98, seed=98)
+
+    if "ceilings" not in args.skip:
+        _say("== ceilings")
+        results["ceilings"] = asyncio.run(ceilings.measure(stack))
+        if "sweeps" not in args.skip:
+            results["sweep"]["ping"] = bench.sweep("ping", lambda n: requests.only(KIND_PING, n), start_rate=250)
+
+    if "mixed" not in args.skip:
+        _say("== DeathStarBench mix (60% home, 30% user timeline, 10% compose)")
+        mixed = bench.run("mixed", requests.mixed, args.mixed_rate)
+        results["mixed"] = {**mixed.summary(), "asked_rate_per_s": args.mixed_rate}
+        if "sweeps" not in args.skip:
+            results["sweep"]["mixed"] = bench.sweep("mixed", requests.mixed, start_rate=250)
+            results["sweep"]["home_timeline"] = bench.sweep(
+                "home_timeline", lambda n: requests.only(report.KIND_HOME_TIMELINE, n), start_rate=250)
+        compose_rate = 100
+        results["runs"][report.KIND_COMPOSE] = {
+            **bench.run("compose", lambda n: requests.only(report.KIND_COMPOSE, n), compose_rate).summary(),
+            "asked_rate_per_s": compose_rate,
+        }
+
+    if "fanout" not in args.skip:
+        _say("== fan-out: 201 -> in every follower's home")
+        measured = asyncio.run(fanout.measure(
+            stack, dataset.synthetic.fanout_authors, [c.id for c in dataset.synthetic.celebrities]))
+        results["fanout"] = fanout.for_report(measured)
+        for size, figures in measured.items():
+            _say(f"  {size}: {figures['followers']} followers, home rows visible ms {figures['home_row_visible_ms']}, "
+                 f"rest sample ms {figures['rest_sample_visible_ms']}, rows written per post {figures['home_writes_per_post']}")
+
+    if "search" not in args.skip:
+        _say(f"== search over {dataset.search.tweets:,} tweets")
+        terms = [t.term for group in (*dataset.search.terms.values(), *dataset.search.hashtags.values()) for t in group]
+        search_rate = 200
+        searched = bench.run("search", lambda n: requests.searches(terms, n), search_rate)
+        results["search"] = {**searched.summary(), "asked_rate_per_s": search_rate, "corpus_tweets": dataset.search.tweets}
+
+    memory = rss.memory_by_process(stack)
+    results["rss_mb"] = {name: m["rss_mib"] * 1.048576 for name, m in memory.items() if m["kind"] == "service"}
+    results["meta"]["memory_mib_of_every_process"] = memory
+    results["meta"]["bench_seconds"] = round(time.monotonic() - began)
+    written = report.write(results)
+    for target in report.evaluate_targets(results):
+        mark = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        _say(f"  [{mark}] {target['target']}: {target['figure']}")
+    _say(f"written: {', '.join(str(p) for p in [written['json'], written['markdown'], *written['plots']])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
