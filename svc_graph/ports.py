@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from svc_graph.domain import (
     AccessToken,
@@ -77,7 +77,9 @@ class UserStore(Protocol):
         """The users that exist among `user_ids`, by id."""
         ...
 
-    async def find_by_handle(self, handle: str) -> User | None: ...
+    async def user_id_by_handle(self, handle: str) -> int | None:
+        """Who holds the handle (case-insensitively), if anybody."""
+        ...
 
     async def account_by_handle(self, handle: str) -> Account | None: ...
 
@@ -112,28 +114,50 @@ class GraphStore(Protocol):
         ...
 
 
+V = TypeVar("V")
+
+
 @dataclass(frozen=True)
-class CachedCounts:
-    hits: dict[int, FollowCounts]
-    # per user, the cache version the lookup saw: counts computed after the lookup may be stored
-    # under it, and an invalidation in between makes them unreachable instead of stale
+class Cached(Generic[V]):
+    """What a per-user cache answered."""
+
+    hits: dict[int, V]
+    # per user, the cache version the lookup saw: values read from the store after the lookup may
+    # be stored under it, and an invalidation in between makes them unreachable instead of stale
     versions: dict[int, str]
 
 
-class CountCache(Protocol):
-    async def lookup(self, user_ids: Sequence[int]) -> CachedCounts:
-        """Cached counts; a cache that cannot answer returns no hits rather than failing."""
+CachedCounts = Cached[FollowCounts]
+CachedUsers = Cached[User]
+
+
+class VersionedCache(Protocol[V]):
+    """A per-user cache invalidated by versions (adapters/redis_versioned.py explains them)."""
+
+    async def lookup(self, user_ids: Sequence[int]) -> Cached[V]:
+        """Cached values; a cache that cannot answer returns no hits rather than failing."""
         ...
 
-    async def store(self, counts: Mapping[int, FollowCounts], versions: Mapping[int, str]) -> None:
-        """Best effort: a failure only costs a recount later."""
+    async def store(self, values: Mapping[int, V], versions: Mapping[int, str]) -> None:
+        """Best effort, under the versions a lookup saw before the values were read: a failure only
+        costs a store read later."""
         ...
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
-        """Make every cached count of these users unreachable. Raises if it could not, because the
-        counts would then stay stale; the change it follows is already committed and idempotent,
-        so the caller retries the whole call."""
+        """Make every cached value of these users unreachable; called after each committed change.
+        Raises if it could not, because the values would then stay stale; the change it follows
+        is already committed and idempotent, so the caller retries the whole call."""
         ...
+
+
+class CountCache(VersionedCache[FollowCounts], Protocol):
+    """Follow counts, invalidated by every change of the user's follows."""
+
+
+class UserCache(VersionedCache[User], Protocol):
+    """Users as UserStore.get returns them, invalidated by every change of their row. Only users
+    that exist are cached: an absent one is read from the store each time, so a sign-up never has
+    a cached absence to undo."""
 
 
 class SessionStore(Protocol):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from mesh.errors import NotTheCaller, UserNotFound, require_caller
 from mesh.paging import decode_page_token, encode_page_token, page_size
@@ -60,10 +61,14 @@ from svc_graph.ports import (
     PasswordHasher,
     SessionStore,
     TokenIssuer,
+    UserCache,
     UserStore,
+    VersionedCache,
 )
 
 log = logging.getLogger("svc_graph.service")
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -101,40 +106,62 @@ async def relationships_between(graph: GraphStore, subject_id: int, target_ids: 
     ]
 
 
+async def _read_through(
+    cache: VersionedCache[V], user_ids: Sequence[int], read: Callable[[list[int]], Awaitable[dict[int, V]]]
+) -> dict[int, V]:
+    """The cached values of `user_ids`; the misses `read` from the store and cached under the
+    versions the lookup saw, so a change committed meanwhile leaves them unreachable."""
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        return {}
+    cached = await cache.lookup(wanted)
+    missing = [user_id for user_id in wanted if user_id not in cached.hits]
+    if not missing:
+        return cached.hits
+    found = await read(missing)
+    await cache.store(found, cached.versions)
+    return {**cached.hits, **found}
+
+
 class Profiles:
     """Users with their follow counts: what every read of a user returns.
 
-    Counts are exact: COUNT of the user's edge partitions, cached until the next change of that
-    user's follows invalidates them (the mutations below call CountCache.invalidate after they
-    commit). A count is a function of the edges, so retries and races can never skew it the way
-    a counter would.
+    Users come from the UserCache, the store only for misses; every committed change of a user row
+    is followed by UserCache.invalidate (Accounts). Counts are exact: COUNT of the user's edge
+    partitions, cached until the next change of that user's follows invalidates them (the
+    mutations below call CountCache.invalidate after they commit). A count is a function of the
+    edges, so retries and races can never skew it the way a counter would.
     """
 
     # recounts at once per process: a cold page of thousands of ids must not flood the store
     MAX_PARALLEL_RECOUNTS = 64
 
-    def __init__(self, users: UserStore, graph: GraphStore, counts: CountCache, settings: GraphSettings):
+    def __init__(
+        self, users: UserStore, user_cache: UserCache, graph: GraphStore, counts: CountCache, settings: GraphSettings
+    ):
         self._users = users
+        self._user_cache = user_cache
         self._graph = graph
         self._counts = counts
         self._settings = settings
         self._recount_slots = asyncio.Semaphore(self.MAX_PARALLEL_RECOUNTS)
 
-    async def counts_of(self, user_ids: Sequence[int]) -> dict[int, FollowCounts]:
-        wanted = list(dict.fromkeys(user_ids))
-        if not wanted:
-            return {}
-        cached = await self._counts.lookup(wanted)
-        missing = [user_id for user_id in wanted if user_id not in cached.hits]
-        if not missing:
-            return cached.hits
-        computed = dict(zip(missing, await asyncio.gather(*(self._recount(u) for u in missing))))
-        await self._counts.store(computed, cached.versions)
-        return {**cached.hits, **computed}
+    async def users(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users that exist among `user_ids`, by id."""
+        return await _read_through(self._user_cache, user_ids, self._users.get_many)
 
-    async def _recount(self, user_id: int) -> FollowCounts:
-        async with self._recount_slots:
-            return await self._graph.count_follows(user_id)
+    async def user(self, user_id: int) -> User | None:
+        return (await self.users([user_id])).get(user_id)
+
+    async def counts_of(self, user_ids: Sequence[int]) -> dict[int, FollowCounts]:
+        return await _read_through(self._counts, user_ids, self._recount)
+
+    async def _recount(self, user_ids: list[int]) -> dict[int, FollowCounts]:
+        async def count(user_id: int) -> FollowCounts:
+            async with self._recount_slots:
+                return await self._graph.count_follows(user_id)
+
+        return dict(zip(user_ids, await asyncio.gather(*(count(u) for u in user_ids))))
 
     def is_celebrity(self, counts: FollowCounts) -> bool:
         return counts.followers > self._settings.celebrity_threshold
@@ -145,11 +172,11 @@ class Profiles:
 
     async def by_ids(self, user_ids: Sequence[int]) -> list[Profile]:
         """Profiles in the order asked, users that do not exist left out."""
-        found = await self._users.get_many(list(dict.fromkeys(user_ids)))
+        found = await self.users(user_ids)
         return await self.of_users([found[user_id] for user_id in user_ids if user_id in found])
 
     async def by_id(self, user_id: int) -> Profile:
-        user = await self._users.get(user_id)
+        user = await self.user(user_id)
         if user is None:
             raise UserNotFound(user_id=user_id)
         (profile,) = await self.of_users([user])
@@ -162,6 +189,7 @@ class Accounts:
     def __init__(
         self,
         users: UserStore,
+        user_cache: UserCache,
         graph: GraphStore,
         profiles: Profiles,
         hasher: PasswordHasher,
@@ -169,6 +197,7 @@ class Accounts:
         clock: Clock,
     ):
         self._users = users
+        self._user_cache = user_cache
         self._graph = graph
         self._profiles = profiles
         self._hasher = hasher
@@ -186,8 +215,10 @@ class Accounts:
         if not await self._users.claim_handle(handle, user.user_id, now):
             try:
                 await self._users.discard_unclaimed(user.user_id)
+                # the row was readable by id until now (only a guessed id could have cached it)
+                await self._user_cache.invalidate([user.user_id])
             except Exception:  # noqa: BLE001 - best effort: an unreferenced row harms nobody
-                log.warning("could not delete the row of failed sign-up %d", user.user_id, exc_info=True)
+                log.warning("could not clean up the row of failed sign-up %d", user.user_id, exc_info=True)
             raise HandleTaken(handle)
         # The claim cannot share an atomic batch with the event (a conditional write covers one
         # partition only), so a failure here leaves a committed sign-up without its event. The
@@ -207,7 +238,8 @@ class Accounts:
 
     async def lookup_user(self, caller: int | None, handle: str) -> tuple[Profile, Relationship]:
         me = require_caller(caller)
-        user = await self._users.find_by_handle(handle)
+        user_id = await self._users.user_id_by_handle(handle)
+        user = None if user_id is None else await self._profiles.user(user_id)
         if user is None:
             raise UserNotFound(handle=handle)
         (profile,) = await self._profiles.of_users([user])
@@ -223,7 +255,7 @@ class Accounts:
         me = require_caller(caller)
         if user_id != me:
             raise NotTheCaller("user_id", user_id)
-        user = await self._users.get(me)
+        user = await self._users.get(me)  # the store, not the cache: the base of a write
         if user is None:
             raise UserNotFound(user_id=me)
         changed_fields = [name for name in ("display_name", "bio") if getattr(changes, name) is not None]
@@ -231,6 +263,9 @@ class Accounts:
             updated = changes.applied_to(user)
             now = self._clock.now()
             await self._users.update_profile(updated, changed_fields, UserUpdated(self._event_id(), now, updated), now)
+            # after the commit; if it fails the caller hears UNAVAILABLE and retries, which writes
+            # the same fields again and invalidates again
+            await self._user_cache.invalidate([me])
             user = updated
         (profile,) = await self._profiles.of_users([user])
         return profile
@@ -367,7 +402,6 @@ class SocialGraph:
 
     def __init__(
         self,
-        users: UserStore,
         graph: GraphStore,
         counts: CountCache,
         profiles: Profiles,
@@ -375,7 +409,6 @@ class SocialGraph:
         clock: Clock,
         settings: GraphSettings,
     ):
-        self._users = users
         self._graph = graph
         self._counts = counts
         self._profiles = profiles
@@ -521,7 +554,7 @@ class SocialGraph:
     # --- helpers ------------------------------------------------------------------------------
 
     async def _require_user(self, user_id: int) -> None:
-        if await self._users.get(user_id) is None:
+        if await self._profiles.user(user_id) is None:
             raise UserNotFound(user_id=user_id)
 
     async def _follows_between(self, a: int, b: int) -> list[Edge]:

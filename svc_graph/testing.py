@@ -11,6 +11,7 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from mesh.errors import Unavailable
 from svc_graph.domain import (
@@ -31,7 +32,9 @@ from svc_graph.domain import (
     UserUpdated,
     handle_key,
 )
-from svc_graph.ports import CachedCounts
+from svc_graph.ports import Cached
+
+V = TypeVar("V")
 
 
 class FakePasswordHasher:
@@ -62,6 +65,7 @@ class FakeUserStore:
         self.rows: dict[int, tuple[User, str]] = {}
         self.handles: dict[str, int] = {}
         self.events: list[GraphEvent] = []
+        self.rows_read = 0  # by get and get_many: what a cache in front of the store saves
 
     async def insert_unclaimed(self, user: User, password_hash: str) -> None:
         self.rows[user.user_id] = (user, password_hash)
@@ -77,15 +81,16 @@ class FakeUserStore:
         self.events.append(event)
 
     async def get(self, user_id: int) -> User | None:
+        self.rows_read += 1
         row = self.rows.get(user_id)
         return None if row is None else row[0]
 
     async def get_many(self, user_ids: Sequence[int]) -> dict[int, User]:
+        self.rows_read += len(user_ids)
         return {u: self.rows[u][0] for u in user_ids if u in self.rows}
 
-    async def find_by_handle(self, handle: str) -> User | None:
-        user_id = self.handles.get(handle_key(handle))
-        return None if user_id is None else await self.get(user_id)
+    async def user_id_by_handle(self, handle: str) -> int | None:
+        return self.handles.get(handle_key(handle))
 
     async def account_by_handle(self, handle: str) -> Account | None:
         user_id = self.handles.get(handle_key(handle))
@@ -152,28 +157,39 @@ class FakeGraphStore:
         return FollowCounts(followers, following)
 
 
-class FakeCountCache:
-    """Versioned like the Redis cache: a count stored under a version invalidated since is lost."""
+class _FakeVersionedCache(Generic[V]):
+    """Versioned like the Redis caches: a value stored under a version invalidated since is lost."""
+
+    unavailable_reason = ""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[int, str], FollowCounts] = {}
+        self.values: dict[tuple[int, str], V] = {}
         self.versions: dict[int, int] = {}
         self.fail_invalidation = False
 
-    async def lookup(self, user_ids: Sequence[int]) -> CachedCounts:
+    async def lookup(self, user_ids: Sequence[int]) -> Cached[V]:
         versions = {u: str(self.versions.get(u, 0)) for u in user_ids}
         hits = {u: self.values[(u, v)] for u, v in versions.items() if (u, v) in self.values}
-        return CachedCounts(hits, versions)
+        return Cached(hits, versions)
 
-    async def store(self, counts: Mapping[int, FollowCounts], versions: Mapping[int, str]) -> None:
-        for user_id, value in counts.items():
-            self.values[(user_id, versions[user_id])] = value
+    async def store(self, values: Mapping[int, V], versions: Mapping[int, str]) -> None:
+        for user_id, value in values.items():
+            if user_id in versions:  # like the adapters: no version seen, nothing stored
+                self.values[(user_id, versions[user_id])] = value
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
         if self.fail_invalidation:
-            raise Unavailable("cache down", reason="COUNT_CACHE_UNAVAILABLE")
+            raise Unavailable("cache down", reason=self.unavailable_reason)
         for user_id in user_ids:
             self.versions[user_id] = self.versions.get(user_id, 0) + 1
+
+
+class FakeCountCache(_FakeVersionedCache[FollowCounts]):
+    unavailable_reason = "COUNT_CACHE_UNAVAILABLE"
+
+
+class FakeUserCache(_FakeVersionedCache[User]):
+    unavailable_reason = "USER_CACHE_UNAVAILABLE"
 
 
 class FakeSessionStore:

@@ -81,9 +81,8 @@ class CqlUserStore:
         found = await asyncio.gather(*(self.get(user_id) for user_id in ids))
         return {user.user_id: user for user in found if user is not None}
 
-    async def find_by_handle(self, handle: str) -> User | None:
-        user_id = await self._handle_holder(handle_key(handle))
-        return None if user_id is None else await self.get(user_id)
+    async def user_id_by_handle(self, handle: str) -> int | None:
+        return await self._handle_holder(handle_key(handle))
 
     async def account_by_handle(self, handle: str) -> Account | None:
         user_id = await self._handle_holder(handle_key(handle))

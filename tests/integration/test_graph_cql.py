@@ -32,7 +32,7 @@ from svc_graph.domain import (
     UserUpdated,
 )
 from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakePasswordHasher
+from svc_graph.testing import FakeCountCache, FakePasswordHasher, FakeUserCache
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
 
@@ -89,8 +89,9 @@ async def new_user(store: Store, handle: str | None = None) -> User:
 
 
 def accounts_over(store: Store) -> Accounts:
-    profiles = Profiles(store.users, store.graph, FakeCountCache(), GraphSettings())
-    return Accounts(store.users, store.graph, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
+    user_cache = FakeUserCache()
+    profiles = Profiles(store.users, user_cache, store.graph, FakeCountCache(), GraphSettings())
+    return Accounts(store.users, user_cache, store.graph, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
 
 
 # --- users --------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ async def test_two_concurrent_sign_ups_of_one_handle_have_exactly_one_winner(sto
     losers = [r for r in results if isinstance(r, HandleTaken)]
     assert len(winners) == 1 and len(losers) == 1, results
     winner = winners[0].user
-    assert (await store.users.find_by_handle(handle)).user_id == winner.user_id
+    assert await store.users.user_id_by_handle(handle) == winner.user_id
     # the loser's row, written before its claim failed, is gone
     (holder,) = await rows(store, f"SELECT user_id FROM {store.keyspace}.users_by_handle WHERE handle_key = %s", handle.lower())
     assert holder.user_id == winner.user_id
@@ -132,11 +133,11 @@ async def test_users_are_read_by_id_and_by_handle_whatever_its_case(store):
     user = await new_user(store, f"Mixed{uuid.uuid4().hex[:6]}")
 
     assert await store.users.get(user.user_id) == user
-    assert await store.users.find_by_handle(user.handle.lower()) == user
+    assert await store.users.user_id_by_handle(user.handle.lower()) == user.user_id
     account = await store.users.account_by_handle(user.handle.upper())
     assert (account.user_id, account.password_hash) == (user.user_id, "hash")
     assert await store.users.get_many([user.user_id, 12345]) == {user.user_id: user}
-    assert await store.users.find_by_handle("nobody_here") is None
+    assert await store.users.user_id_by_handle("nobody_here") is None
 
 
 async def test_a_profile_update_and_its_event_are_written_together(store):
@@ -265,8 +266,8 @@ async def test_counts_are_exact_counts_of_the_edges(store):
 
 
 async def test_block_over_the_real_store_removes_follows_both_ways(store):
-    profiles = Profiles(store.users, store.graph, FakeCountCache(), GraphSettings())
-    graph = SocialGraph(store.users, store.graph, FakeCountCache(), profiles, SnowflakeIds(), SystemClock(), GraphSettings())
+    profiles = Profiles(store.users, FakeUserCache(), store.graph, FakeCountCache(), GraphSettings())
+    graph = SocialGraph(store.graph, FakeCountCache(), profiles, SnowflakeIds(), SystemClock(), GraphSettings())
     ann, bob = await new_user(store), await new_user(store)
     await graph.follow(ann.user_id, bob.user_id)
     await graph.follow(bob.user_id, ann.user_id)

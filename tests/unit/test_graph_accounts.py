@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from mesh.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
+from mesh.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from mesh.testing import ManualClock, SequentialIds
-from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, UserCreated, UserUpdated
+from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, User, UserCreated, UserUpdated
 from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
 from svc_graph.testing import (
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
+    FakeUserCache,
     FakeUserStore,
 )
 
@@ -22,22 +23,28 @@ from svc_graph.testing import (
 @dataclass
 class World:
     users: FakeUserStore
+    user_cache: FakeUserCache
     graph_store: FakeGraphStore
     accounts: Accounts
     graph: SocialGraph
 
 
-@pytest.fixture
-def world() -> World:
-    users, graph_store, counts = FakeUserStore(), FakeGraphStore(), FakeCountCache()
+def make_world(users: FakeUserStore | None = None) -> World:
+    users, user_cache, graph_store, counts = users or FakeUserStore(), FakeUserCache(), FakeGraphStore(), FakeCountCache()
     ids, clock, settings = SequentialIds(), ManualClock(), GraphSettings()
-    profiles = Profiles(users, graph_store, counts, settings)
+    profiles = Profiles(users, user_cache, graph_store, counts, settings)
     return World(
         users=users,
+        user_cache=user_cache,
         graph_store=graph_store,
-        accounts=Accounts(users, graph_store, profiles, FakePasswordHasher(), ids, clock),
-        graph=SocialGraph(users, graph_store, counts, profiles, ids, clock, settings),
+        accounts=Accounts(users, user_cache, graph_store, profiles, FakePasswordHasher(), ids, clock),
+        graph=SocialGraph(graph_store, counts, profiles, ids, clock, settings),
     )
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
 
 
 async def test_sign_up_stores_a_hash_claims_the_handle_and_announces_the_user(world):
@@ -133,3 +140,93 @@ async def test_nobody_updates_someone_elses_profile(world):
     assert (await world.users.get(ann.user_id)).display_name == "Ann"
     with pytest.raises(Unauthenticated):
         await world.accounts.update_user(None, ann.user_id, ProfileChanges(display_name="Anon"))
+
+
+# --- the user cache -----------------------------------------------------------------------------
+
+
+async def test_once_read_users_are_served_from_the_cache_by_every_kind_of_read(world):
+    ann = (await world.accounts.create_user("ann", "password-1", "Ann")).user
+    bob = (await world.accounts.create_user("bob", "password-1", "Bob")).user
+    await world.accounts.batch_get_users([ann.user_id, bob.user_id])
+    reads = world.users.rows_read
+
+    profiles = await world.accounts.batch_get_users([bob.user_id, ann.user_id])
+    (profile, _), (looked_up, _) = await asyncio.gather(
+        world.accounts.get_user(bob.user_id, ann.user_id), world.accounts.lookup_user(ann.user_id, "BOB")
+    )
+    await world.graph.follow(ann.user_id, bob.user_id)  # checks that bob exists
+
+    assert [p.user for p in profiles] == [bob, ann] and profile.user == ann and looked_up.user == bob
+    assert world.users.rows_read == reads
+
+
+async def test_a_profile_update_is_visible_on_the_next_read_of_every_kind(world):
+    ann = (await world.accounts.create_user("ann", "password-1", "Ann")).user
+    await world.accounts.batch_get_users([ann.user_id])  # cached
+    await world.accounts.lookup_user(ann.user_id, "ann")
+
+    await world.accounts.update_user(ann.user_id, ann.user_id, ProfileChanges(display_name="Ann B.", bio="hi"))
+
+    (batched,) = await world.accounts.batch_get_users([ann.user_id])
+    got, _ = await world.accounts.get_user(ann.user_id, ann.user_id)
+    looked_up, _ = await world.accounts.lookup_user(ann.user_id, "ann")
+    assert {(p.user.display_name, p.user.bio) for p in (batched, got, looked_up)} == {("Ann B.", "hi")}
+
+
+async def test_an_update_whose_invalidation_failed_is_an_error_and_its_retry_repairs_the_cache(world):
+    ann = (await world.accounts.create_user("ann", "password-1", "Ann")).user
+    await world.accounts.batch_get_users([ann.user_id])
+    world.user_cache.fail_invalidation = True
+
+    with pytest.raises(Unavailable) as failed:
+        await world.accounts.update_user(ann.user_id, ann.user_id, ProfileChanges(bio="hi"))
+
+    assert failed.value.reason == "USER_CACHE_UNAVAILABLE"
+    assert (await world.users.get(ann.user_id)).bio == "hi"  # saved, but a cached read may be stale
+    world.user_cache.fail_invalidation = False
+    await world.accounts.update_user(ann.user_id, ann.user_id, ProfileChanges(bio="hi"))  # the client's retry
+    (profile,) = await world.accounts.batch_get_users([ann.user_id])
+    assert profile.user.bio == "hi"
+
+
+class PausedReads(FakeUserStore):
+    """get_many reads its rows, then waits until released before answering: a slow store read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused: asyncio.Event | None = None
+        self.read_done = asyncio.Event()
+
+    async def get_many(self, user_ids):
+        found = await super().get_many(user_ids)
+        if self.paused is not None:
+            self.read_done.set()
+            await self.paused.wait()
+        return found
+
+
+async def test_a_read_that_raced_an_update_never_caches_the_old_profile():
+    world = make_world(PausedReads())
+    ann = (await world.accounts.create_user("ann", "password-1", "Ann")).user
+    world.users.paused = asyncio.Event()
+    reader = asyncio.create_task(world.accounts.batch_get_users([ann.user_id]))
+    await world.users.read_done.wait()  # the reader holds the row as it was before the update
+
+    await world.accounts.update_user(ann.user_id, ann.user_id, ProfileChanges(bio="new"))
+    world.users.paused.set()
+    (raced,) = await reader
+    world.users.paused = None
+
+    assert raced.user.bio == ""  # what it read, fine for a read that started before the update
+    (after,) = await world.accounts.batch_get_users([ann.user_id])
+    assert after.user.bio == "new"
+
+
+async def test_unknown_users_are_not_cached_so_a_later_sign_up_is_seen_at_once(world):
+    assert await world.accounts.batch_get_users([1]) == []
+    user = User(1, "zed", "Zed", "", ManualClock().now())
+    await world.users.insert_unclaimed(user, "hash")
+    await world.users.claim_handle("zed", 1, user.create_time)
+
+    assert [p.user for p in await world.accounts.batch_get_users([1])] == [user]

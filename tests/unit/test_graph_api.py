@@ -17,6 +17,7 @@ from svc_graph.testing import (
     FakePasswordHasher,
     FakeSessionStore,
     FakeTokenIssuer,
+    FakeUserCache,
     FakeUserStore,
 )
 from tweetmesh.graph.v1 import graph_service_pb2 as pb
@@ -36,14 +37,14 @@ class MemoryAnswerLog:
 
 @pytest.fixture
 async def api():
-    users, graph, counts = FakeUserStore(), FakeGraphStore(), FakeCountCache()
+    users, user_cache, graph, counts = FakeUserStore(), FakeUserCache(), FakeGraphStore(), FakeCountCache()
     ids, clock, hasher, settings = SequentialIds(), ManualClock(), FakePasswordHasher(), GraphSettings(celebrity_threshold=1)
-    profiles = Profiles(users, graph, counts, settings)
+    profiles = Profiles(users, user_cache, graph, counts, settings)
     answers = MemoryAnswerLog()
     servicer = GraphServiceApi(
-        accounts=Accounts(users, graph, profiles, hasher, ids, clock),
+        accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
         sessions=Sessions(users, FakeSessionStore(), hasher, FakeTokenIssuer(), ids, clock),
-        graph=SocialGraph(users, graph, counts, profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, profiles, ids, clock, settings),
         answers=answers,
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])

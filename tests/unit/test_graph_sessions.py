@@ -16,6 +16,7 @@ from svc_graph.testing import (
     FakePasswordHasher,
     FakeSessionStore,
     FakeTokenIssuer,
+    FakeUserCache,
     FakeUserStore,
 )
 
@@ -32,7 +33,9 @@ class World:
 @pytest.fixture
 async def world() -> World:
     users, graph, clock, ids, hasher = FakeUserStore(), FakeGraphStore(), ManualClock(), SequentialIds(), FakePasswordHasher()
-    accounts = Accounts(users, graph, Profiles(users, graph, FakeCountCache(), GraphSettings()), hasher, ids, clock)
+    user_cache = FakeUserCache()
+    profiles = Profiles(users, user_cache, graph, FakeCountCache(), GraphSettings())
+    accounts = Accounts(users, user_cache, graph, profiles, hasher, ids, clock)
     ann = await accounts.create_user("Ann", "correct horse", "Ann")
     store = FakeSessionStore()
     sessions = Sessions(users, store, hasher, FakeTokenIssuer(), ids, clock)

@@ -22,7 +22,7 @@ from svc_graph.domain import (
     User,
 )
 from svc_graph.service import GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeUserStore
+from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeUserCache, FakeUserStore
 
 ANN, BOB, CAT, DAN, EVE = 1, 2, 3, 4, 5
 
@@ -42,8 +42,8 @@ def make_world(store: FakeGraphStore | None = None, *, celebrity_threshold: int 
         users.rows[user_id] = (User(user_id, handle, handle.title(), "", clock.now()), "hash")
         users.handles[handle] = user_id
     settings = GraphSettings(celebrity_threshold=celebrity_threshold)
-    profiles = Profiles(users, store, counts, settings)
-    return World(store, counts, clock, profiles, SocialGraph(users, store, counts, profiles, SequentialIds(), clock, settings))
+    profiles = Profiles(users, FakeUserCache(), store, counts, settings)
+    return World(store, counts, clock, profiles, SocialGraph(store, counts, profiles, SequentialIds(), clock, settings))
 
 
 @pytest.fixture

@@ -1,0 +1,110 @@
+"""Per-user caches in Redis invalidated by versions rather than deletes (follow counts, user rows).
+
+Layout, per user: `<prefix>:v:<user>` holds the user's current cache version (a random token), and
+`<values_prefix>:<user>:<version>` the value computed under it (`values_prefix` carries the
+encoding's format, so a new format never reads an old one; the versions stay shared, so writers on
+either format invalidate both).
+
+Why versions: a reader that read the store just before a change committed could otherwise write
+its stale value back after the writer deleted the cached one. Here the reader stores under the
+version it saw before reading, and the writer replaces the version after committing, so a value
+that may miss the change lands under a version nobody reads any more. Versions are random, never
+reused.
+
+Expiry: values live `ttl_s`, versions `2 * ttl_s` after the last change: a version can only expire
+once every value stored under an earlier version expired too (readers store within their call's
+deadline, far below `ttl_s`). The TTL only bounds memory; exactness comes from the invalidation.
+
+Failures: a lookup that Redis cannot answer misses everything (logged; the caller reads the store)
+and a failed store is only logged. A failed invalidation raises Unavailable: the change is
+committed but a stale value may still be served, so the client must retry the (idempotent) call,
+whose retry invalidates again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from mesh import context
+from mesh.deps import REDIS_TIMEOUT_S
+from mesh.errors import Unavailable
+from svc_graph.ports import Cached
+
+log = logging.getLogger("svc_graph.redis_versioned")
+
+_NO_VERSION = "0"  # a user who did not change since their version expired
+
+
+class VersionedRedisCache:
+    """Raw values (bytes in, bytes out) by user id; the caches of ports.py encode on top of it.
+
+    `what` names the cached values in logs and in the error of a failed invalidation, `reason` is
+    that error's ErrorInfo reason.
+    """
+
+    def __init__(
+        self, redis: aioredis.Redis, *, prefix: str, values_prefix: str | None = None, ttl_s: int, what: str, reason: str
+    ):
+        self._redis = redis
+        self._prefix = prefix
+        self._values_prefix = values_prefix or prefix
+        self._ttl_s = ttl_s
+        self._what = what
+        self._reason = reason
+
+    def _version_key(self, user_id: int) -> str:
+        return f"{self._prefix}:v:{user_id}"
+
+    def _value_key(self, user_id: int, version: str) -> str:
+        return f"{self._values_prefix}:{user_id}:{version}"
+
+    async def lookup(self, user_ids: Sequence[int]) -> Cached[bytes]:
+        """Two MGETs (versions, then the values under them), whatever the number of users."""
+        if not user_ids:
+            return Cached({}, {})
+        try:
+            async with asyncio.timeout(context.remaining(REDIS_TIMEOUT_S)):
+                raw_versions = await self._redis.mget([self._version_key(u) for u in user_ids])
+                versions = {u: (v.decode() if v else _NO_VERSION) for u, v in zip(user_ids, raw_versions)}
+                raw_values = await self._redis.mget([self._value_key(u, versions[u]) for u in user_ids])
+        except (RedisError, TimeoutError) as exc:
+            # the store is exact, only slower: serve without the cache
+            log.warning("%s cache unavailable, reading the store: %r", self._what, exc)
+            return Cached({}, {})
+        return Cached({u: raw for u, raw in zip(user_ids, raw_values) if raw}, versions)
+
+    async def store(self, values: Mapping[int, bytes | str], versions: Mapping[int, str]) -> None:
+        """Best effort, under the versions a lookup saw before the values were read."""
+        storable = {u: v for u, v in values.items() if u in versions}  # no version seen: cache was down
+        if not storable:
+            return
+        try:
+            async with asyncio.timeout(context.remaining(REDIS_TIMEOUT_S)):
+                pipe = self._redis.pipeline(transaction=False)
+                for user_id, value in storable.items():
+                    pipe.set(self._value_key(user_id, versions[user_id]), value, ex=self._ttl_s)
+                await pipe.execute()
+        except (RedisError, TimeoutError) as exc:
+            log.warning("could not cache %s: %r", self._what, exc)
+
+    async def invalidate(self, user_ids: Iterable[int]) -> None:
+        wanted = set(user_ids)
+        if not wanted:
+            return
+        try:
+            async with asyncio.timeout(context.remaining(REDIS_TIMEOUT_S)):
+                pipe = self._redis.pipeline(transaction=False)
+                for user_id in wanted:
+                    pipe.set(self._version_key(user_id), secrets.token_hex(8), ex=2 * self._ttl_s)
+                await pipe.execute()
+        except (RedisError, TimeoutError) as exc:
+            raise Unavailable(
+                f"the change is saved, but the {self._what} could not be refreshed; retry the request",
+                reason=self._reason,
+            ) from exc
