@@ -69,9 +69,19 @@ async def execute(session: Session, statement: Any, parameters: Any = None, *, c
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
 
+    pages: list[Any] = []
+
     def on_result(rows: Any) -> None:
-        # the driver returns the first page; our queries page explicitly with LIMIT and cursors
-        loop.call_soon_threadsafe(_settle, done, rows, None)
+        # Our queries bound their size with LIMIT and page with cursors of their own, but the driver
+        # still cuts a result into pages of its fetch size (5000 rows): a LIMIT 5001 would silently
+        # answer 5000 rows (ListFollowerIds' pages of 5000 lost every follower past the first page).
+        # So every page of the (bounded) result is collected before answering.
+        if rows is not None:
+            pages.extend(rows)
+        if future.has_more_pages:
+            future.start_fetching_next_page()  # the same callbacks run again with the next page
+            return
+        loop.call_soon_threadsafe(_settle, done, pages if pages or rows is not None else rows, None)
 
     def on_error(exc: Exception) -> None:
         loop.call_soon_threadsafe(_settle, done, None, exc)
