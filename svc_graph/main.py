@@ -1,7 +1,7 @@
 """Composition root of svc_graph: the only module that knows the concrete adapters.
 
-Uses CQL (users, sessions, the graph in wide rows, the outbox), Redis (caches of user rows and
-follow counts) and NATS (graph events, relayed from the outbox). Settings, from the environment:
+Uses CQL (users, sessions, the graph in wide rows, the outbox), Redis (caches of user rows,
+follow counts and relationships) and NATS (graph events, relayed from the outbox). Settings, from the environment:
 
   TM_JWT_PRIVATE_KEY_FILE     PEM EC P-256 key signing access tokens
                               (default <TM_VAR_DIR>/secrets/jwt_signing_key.pem, made by `make up`)
@@ -9,6 +9,8 @@ follow counts) and NATS (graph events, relayed from the outbox). Settings, from 
   TM_CELEBRITY_THRESHOLD      more followers than this makes a celebrity (10000)
   TM_GRAPH_COUNT_CACHE_TTL_S  how long cached follow counts live; invalidation keeps them exact (600)
   TM_GRAPH_USER_CACHE_TTL_S   how long cached user rows (profiles) live; invalidation keeps them exact (600)
+  TM_GRAPH_RELATIONSHIP_CACHE_TTL_S
+                              how long cached relationships live; invalidation keeps them exact (600)
 
 Run: python -m svc_graph.main (ports and endpoints from mesh/config.py).
 """
@@ -32,6 +34,7 @@ from svc_graph.adapters.cql_sessions import CqlSessionStore
 from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.jwt_tokens import JwtTokenIssuer
 from svc_graph.adapters.redis_counts import RedisCountCache
+from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.adapters.redis_users import RedisUserCache
 from mesh.system import SnowflakeIds, SystemClock
 from svc_graph.grpc_api import GraphServiceApi
@@ -51,6 +54,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     graph = CqlGraphStore(session, keyspace, outbox, on_commit=relay.kick)
     counts = RedisCountCache(deps.redis, ttl_s=env_int("TM_GRAPH_COUNT_CACHE_TTL_S", 600))
     user_cache = RedisUserCache(deps.redis, ttl_s=env_int("TM_GRAPH_USER_CACHE_TTL_S", 600))
+    relationships = RedisRelationshipCache(deps.redis, ttl_s=env_int("TM_GRAPH_RELATIONSHIP_CACHE_TTL_S", 600))
     hasher = Argon2PasswordHasher()
     ids, clock = SnowflakeIds(), SystemClock()
 
@@ -58,7 +62,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     servicer = GraphServiceApi(
         accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
         sessions=Sessions(users, CqlSessionStore(session, keyspace), hasher, tokens, ids, clock),
-        graph=SocialGraph(graph, counts, profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, relationships, profiles, ids, clock, settings),
         answers=RequestLog(session, keyspace),
     )
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(servicer, server)

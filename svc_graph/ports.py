@@ -21,6 +21,7 @@ from svc_graph.domain import (
     GraphChange,
     ListPosition,
     Relation,
+    Relationship,
     RefreshTokenRecord,
     Rotation,
     User,
@@ -158,6 +159,28 @@ class UserCache(VersionedCache[User], Protocol):
     """Users as UserStore.get returns them, invalidated by every change of their row. Only users
     that exist are cached: an absent one is read from the store each time, so a sign-up never has
     a cached absence to undo."""
+
+
+@dataclass(frozen=True)
+class CachedRelationships:
+    """What the relationship cache answered for one subject."""
+
+    hits: dict[int, Relationship]  # by target id
+    # the subject's cache version the lookup saw (see Cached.versions); None if the cache could not
+    # answer, and then nothing read from the store may be stored
+    version: str | None
+
+
+class RelationshipCache(Protocol):
+    """Relationships (subject -> target) as relationships_between computes them, cached per subject
+    under a version that every committed change of an edge of the subject replaces (a follow,
+    block or mute of or by them, or its removal); failures behave as VersionedCache's."""
+
+    async def lookup(self, subject_id: int, target_ids: Sequence[int]) -> CachedRelationships: ...
+
+    async def store(self, subject_id: int, relationships: Sequence[Relationship], version: str | None) -> None: ...
+
+    async def invalidate(self, user_ids: Iterable[int]) -> None: ...
 
 
 class SessionStore(Protocol):

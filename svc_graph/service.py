@@ -59,6 +59,7 @@ from svc_graph.ports import (
     GraphStore,
     IdGenerator,
     PasswordHasher,
+    RelationshipCache,
     SessionStore,
     TokenIssuer,
     UserCache,
@@ -398,12 +399,16 @@ class SocialGraph:
     transactions across partitions, so two rules that span users (a blocked user cannot follow; a
     block removes follows) are kept by "write, then read the other side": whichever of a racing
     follow and block commits second sees the first and repairs, so no follow survives a block.
+
+    Relationships are read through the RelationshipCache, follow counts through the CountCache
+    (Profiles); every mutation ends in `_edges_changed`, which invalidates both for both users.
     """
 
     def __init__(
         self,
         graph: GraphStore,
         counts: CountCache,
+        relationships: RelationshipCache,
         profiles: Profiles,
         ids: IdGenerator,
         clock: Clock,
@@ -411,6 +416,7 @@ class SocialGraph:
     ):
         self._graph = graph
         self._counts = counts
+        self._relationships = relationships
         self._profiles = profiles
         self._ids = ids
         self._clock = clock
@@ -444,10 +450,9 @@ class SocialGraph:
             if await self._graph.edges_from(Relation.BLOCK, followee_id, [me]):
                 # a block committed while we wrote: take the follow back
                 await self._remove_follows([edge], actor_id=me)
-                await self._counts.invalidate((me, followee_id))
+                await self._edges_changed(me, followee_id)
                 raise BlockedByUser(followee_id)
-        # also when nothing changed: a retry after a failed invalidation must still invalidate
-        await self._counts.invalidate((me, followee_id))
+        await self._edges_changed(me, followee_id)
         return me
 
     async def unfollow(self, caller: int | None, followee_id: int) -> int:
@@ -456,7 +461,7 @@ class SocialGraph:
         existing = await self._graph.edges_from(Relation.FOLLOW, me, [followee_id])
         if existing:
             await self._remove_follows(existing.values(), actor_id=me)
-        await self._counts.invalidate((me, followee_id))
+        await self._edges_changed(me, followee_id)
         return me
 
     async def list_followers(self, caller: int | None, user_id: int, size: int, token: str) -> ProfilePage:
@@ -501,7 +506,7 @@ class SocialGraph:
         late_follows = await self._follows_between(me, blocked_id)
         if late_follows:
             await self._remove_follows(late_follows, actor_id=me)
-        await self._counts.invalidate((me, blocked_id))
+        await self._edges_changed(me, blocked_id)
 
     async def unblock(self, caller: int | None, blocked_id: int) -> None:
         """Lift a block; follows removed by it stay removed. Idempotent."""
@@ -514,6 +519,7 @@ class SocialGraph:
                     me, removed=tuple(existing.values()), events=(BlockDeleted(self._event_id(), now, me, blocked_id),)
                 )
             )
+        await self._edges_changed(me, blocked_id, follows=False)
 
     async def list_blocked(self, caller: int | None, size: int, token: str) -> ProfilePage:
         me = require_caller(caller)
@@ -533,6 +539,7 @@ class SocialGraph:
                     events=(MuteCreated(self._event_id(), now, me, muted_id),),
                 )
             )
+        await self._edges_changed(me, muted_id, follows=False)
 
     async def unmute(self, caller: int | None, muted_id: int) -> None:
         me = require_caller(caller)
@@ -542,20 +549,43 @@ class SocialGraph:
             await self._graph.apply(
                 GraphChange(me, removed=tuple(existing.values()), events=(MuteDeleted(self._event_id(), now, me, muted_id),))
             )
+        await self._edges_changed(me, muted_id, follows=False)
 
     async def list_muted(self, caller: int | None, size: int, token: str) -> ProfilePage:
         me = require_caller(caller)
         return await self._profile_page("muted", Relation.MUTE, Direction.OUTGOING, me, size, token)
 
     async def relationships(self, user_id: int, target_ids: Sequence[int]) -> list[Relationship]:
-        """Internal (visibility and filtering in other services); unknown targets: all false."""
-        return await relationships_between(self._graph, user_id, target_ids)
+        """Internal (visibility and filtering in other services, every home timeline read); unknown
+        targets: all false. From the cache; the misses from the store, cached under the version
+        the lookup saw, so a change committed meanwhile leaves them unreachable."""
+        targets = list(target_ids)
+        if not targets:
+            return []
+        cached = await self._relationships.lookup(user_id, targets)
+        missing = [target for target in dict.fromkeys(targets) if target not in cached.hits]
+        if not missing:
+            return [cached.hits[target] for target in targets]
+        read = await relationships_between(self._graph, user_id, missing)
+        await self._relationships.store(user_id, read, cached.version)
+        found = {**cached.hits, **{r.target_user_id: r for r in read}}
+        return [found[target] for target in targets]
 
     # --- helpers ------------------------------------------------------------------------------
 
     async def _require_user(self, user_id: int) -> None:
         if await self._profiles.user(user_id) is None:
             raise UserNotFound(user_id=user_id)
+
+    async def _edges_changed(self, a: int, b: int, *, follows: bool = True) -> None:
+        """The one step after a mutation of the edges between a and b: invalidate what is cached of
+        them, for both users (their relationships, and their counts when follows may have changed).
+        Called also when nothing changed: a retry after a failed invalidation must still invalidate.
+        Raises Unavailable if Redis could not be told; the change stays committed and the retry of
+        the (idempotent) call invalidates again."""
+        await self._relationships.invalidate((a, b))
+        if follows:
+            await self._counts.invalidate((a, b))
 
     async def _follows_between(self, a: int, b: int) -> list[Edge]:
         a_follows_b, b_follows_a = await asyncio.gather(

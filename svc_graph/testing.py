@@ -26,13 +26,14 @@ from svc_graph.domain import (
     ListPosition,
     RefreshTokenRecord,
     Relation,
+    Relationship,
     Rotation,
     User,
     UserCreated,
     UserUpdated,
     handle_key,
 )
-from svc_graph.ports import Cached
+from svc_graph.ports import Cached, CachedRelationships
 
 V = TypeVar("V")
 
@@ -106,6 +107,7 @@ class FakeGraphStore:
         self.edges: dict[tuple[Relation, int, int], datetime] = {}
         self.events: list[GraphEvent] = []
         self.changes: list[GraphChange] = []
+        self.lookups = 0  # edges_from and edges_to calls: what a cache in front of the store saves
 
     async def apply(self, change: GraphChange) -> None:
         for edge in change.added:
@@ -119,6 +121,7 @@ class FakeGraphStore:
         return (relation, source_id, target_id) in self.edges
 
     async def edges_from(self, relation: Relation, source_id: int, target_ids: Sequence[int]) -> dict[int, Edge]:
+        self.lookups += 1
         return {
             t: Edge(relation, source_id, t, self.edges[(relation, source_id, t)])
             for t in target_ids
@@ -126,6 +129,7 @@ class FakeGraphStore:
         }
 
     async def edges_to(self, relation: Relation, target_id: int, source_ids: Sequence[int]) -> dict[int, Edge]:
+        self.lookups += 1
         return {
             s: Edge(relation, s, target_id, self.edges[(relation, s, target_id)])
             for s in source_ids
@@ -190,6 +194,37 @@ class FakeCountCache(_FakeVersionedCache[FollowCounts]):
 
 class FakeUserCache(_FakeVersionedCache[User]):
     unavailable_reason = "USER_CACHE_UNAVAILABLE"
+
+
+class FakeRelationshipCache:
+    """Per subject, relationships by target under the subject's version, like the Redis hash."""
+
+    def __init__(self) -> None:
+        self._cache = _FakeVersionedCache[dict[int, Relationship]]()
+        self._cache.unavailable_reason = "RELATIONSHIP_CACHE_UNAVAILABLE"
+
+    @property
+    def fail_invalidation(self) -> bool:
+        return self._cache.fail_invalidation
+
+    @fail_invalidation.setter
+    def fail_invalidation(self, fail: bool) -> None:
+        self._cache.fail_invalidation = fail
+
+    async def lookup(self, subject_id: int, target_ids: Sequence[int]) -> CachedRelationships:
+        cached = await self._cache.lookup([subject_id])
+        by_target = cached.hits.get(subject_id, {})
+        return CachedRelationships({t: by_target[t] for t in target_ids if t in by_target}, cached.versions[subject_id])
+
+    async def store(self, subject_id: int, relationships: Sequence[Relationship], version: str | None) -> None:
+        if version is None:
+            return
+        by_target = dict(self._cache.values.get((subject_id, version), {}))
+        by_target.update({r.target_user_id: r for r in relationships})
+        await self._cache.store({subject_id: by_target}, {subject_id: version})
+
+    async def invalidate(self, user_ids: Iterable[int]) -> None:
+        await self._cache.invalidate(user_ids)
 
 
 class FakeSessionStore:

@@ -11,9 +11,17 @@ version it saw before reading, and the writer replaces the version after committ
 that may miss the change lands under a version nobody reads any more. Versions are random, never
 reused.
 
+A user's value is either one string (`lookup`/`store`: follow counts, user rows) or a hash of
+fields under the same key (`lookup_fields`/`store_fields`: relationships, a field per other user),
+which a reader fills field by field; one version still covers the whole hash. `lookup_fields` is
+one round trip: a small Lua script reads the version and the fields under it (the hash key depends
+on the version, so a pipeline cannot). The script names only the version key in KEYS, which a single
+Redis allows; on Redis Cluster both keys would first need one hash slot (a `{user}` tag).
+
 Expiry: values live `ttl_s`, versions `2 * ttl_s` after the last change: a version can only expire
 once every value stored under an earlier version expired too (readers store within their call's
-deadline, far below `ttl_s`). The TTL only bounds memory; exactness comes from the invalidation.
+deadline, far below `ttl_s`; a hash's expiry is renewed by each store into it, all under its
+own version). The TTL only bounds memory; exactness comes from the invalidation.
 
 Failures: a lookup that Redis cannot answer misses everything (logged; the caller reads the store)
 and a failed store is only logged. A failed invalidation raises Unavailable: the change is
@@ -40,6 +48,12 @@ log = logging.getLogger("svc_graph.redis_versioned")
 
 _NO_VERSION = "0"  # a user who did not change since their version expired
 
+# KEYS[1] the version key; ARGV: the version when there is none, the user's values prefix, the fields
+_LOOKUP_FIELDS = """
+local version = redis.call('GET', KEYS[1]) or ARGV[1]
+return {version, redis.call('HMGET', ARGV[2] .. ':' .. version, unpack(ARGV, 3))}
+"""
+
 
 class VersionedRedisCache:
     """Raw values (bytes in, bytes out) by user id; the caches of ports.py encode on top of it.
@@ -57,12 +71,16 @@ class VersionedRedisCache:
         self._ttl_s = ttl_s
         self._what = what
         self._reason = reason
+        self._lookup_fields = redis.register_script(_LOOKUP_FIELDS)
 
     def _version_key(self, user_id: int) -> str:
         return f"{self._prefix}:v:{user_id}"
 
+    def _values_of(self, user_id: int) -> str:
+        return f"{self._values_prefix}:{user_id}"
+
     def _value_key(self, user_id: int, version: str) -> str:
-        return f"{self._values_prefix}:{user_id}:{version}"
+        return f"{self._values_of(user_id)}:{version}"
 
     async def lookup(self, user_ids: Sequence[int]) -> Cached[bytes]:
         """Two MGETs (versions, then the values under them), whatever the number of users."""
@@ -89,6 +107,35 @@ class VersionedRedisCache:
                 pipe = self._redis.pipeline(transaction=False)
                 for user_id, value in storable.items():
                     pipe.set(self._value_key(user_id, versions[user_id]), value, ex=self._ttl_s)
+                await pipe.execute()
+        except (RedisError, TimeoutError) as exc:
+            log.warning("could not cache %s: %r", self._what, exc)
+
+    async def lookup_fields(self, user_id: int, fields: Sequence[int]) -> tuple[dict[int, bytes], str | None]:
+        """The fields of one user's hash cached under their current version, and that version
+        (None if Redis could not answer: then no hits, and nothing may be stored)."""
+        if not fields:
+            return {}, None
+        try:
+            async with asyncio.timeout(context.remaining(REDIS_TIMEOUT_S)):
+                raw_version, raw_values = await self._lookup_fields(
+                    keys=[self._version_key(user_id)], args=[_NO_VERSION, self._values_of(user_id), *fields]
+                )
+        except (RedisError, TimeoutError) as exc:
+            log.warning("%s cache unavailable, reading the store: %r", self._what, exc)
+            return {}, None
+        return {f: raw for f, raw in zip(fields, raw_values) if raw is not None}, raw_version.decode()
+
+    async def store_fields(self, user_id: int, values: Mapping[int, bytes | str], version: str | None) -> None:
+        """Best effort, into the hash under the version a lookup_fields saw before the values were read."""
+        if version is None or not values:
+            return
+        key = self._value_key(user_id, version)
+        try:
+            async with asyncio.timeout(context.remaining(REDIS_TIMEOUT_S)):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hset(key, mapping=dict(values))
+                pipe.expire(key, self._ttl_s)
                 await pipe.execute()
         except (RedisError, TimeoutError) as exc:
             log.warning("could not cache %s: %r", self._what, exc)

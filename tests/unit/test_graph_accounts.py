@@ -15,6 +15,7 @@ from svc_graph.testing import (
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
+    FakeRelationshipCache,
     FakeUserCache,
     FakeUserStore,
 )
@@ -38,7 +39,7 @@ def make_world(users: FakeUserStore | None = None) -> World:
         user_cache=user_cache,
         graph_store=graph_store,
         accounts=Accounts(users, user_cache, graph_store, profiles, FakePasswordHasher(), ids, clock),
-        graph=SocialGraph(graph_store, counts, profiles, ids, clock, settings),
+        graph=SocialGraph(graph_store, counts, FakeRelationshipCache(), profiles, ids, clock, settings),
     )
 
 

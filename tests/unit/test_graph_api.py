@@ -15,6 +15,7 @@ from svc_graph.testing import (
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
+    FakeRelationshipCache,
     FakeSessionStore,
     FakeTokenIssuer,
     FakeUserCache,
@@ -44,7 +45,7 @@ async def api():
     servicer = GraphServiceApi(
         accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
         sessions=Sessions(users, FakeSessionStore(), hasher, FakeTokenIssuer(), ids, clock),
-        graph=SocialGraph(graph, counts, profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, FakeRelationshipCache(), profiles, ids, clock, settings),
         answers=answers,
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])

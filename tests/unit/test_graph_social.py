@@ -21,8 +21,8 @@ from svc_graph.domain import (
     Relation,
     User,
 )
-from svc_graph.service import GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeUserCache, FakeUserStore
+from svc_graph.service import GraphSettings, Profiles, SocialGraph, relationships_between
+from svc_graph.testing import FakeCountCache, FakeGraphStore, FakeRelationshipCache, FakeUserCache, FakeUserStore
 
 ANN, BOB, CAT, DAN, EVE = 1, 2, 3, 4, 5
 
@@ -31,6 +31,7 @@ ANN, BOB, CAT, DAN, EVE = 1, 2, 3, 4, 5
 class World:
     store: FakeGraphStore
     counts: FakeCountCache
+    relationships: FakeRelationshipCache
     clock: ManualClock
     profiles: Profiles
     graph: SocialGraph
@@ -43,7 +44,9 @@ def make_world(store: FakeGraphStore | None = None, *, celebrity_threshold: int 
         users.handles[handle] = user_id
     settings = GraphSettings(celebrity_threshold=celebrity_threshold)
     profiles = Profiles(users, FakeUserCache(), store, counts, settings)
-    return World(store, counts, clock, profiles, SocialGraph(store, counts, profiles, SequentialIds(), clock, settings))
+    relationships = FakeRelationshipCache()
+    graph = SocialGraph(store, counts, relationships, profiles, SequentialIds(), clock, settings)
+    return World(store, counts, relationships, clock, profiles, graph)
 
 
 @pytest.fixture
@@ -243,6 +246,96 @@ async def test_relationships_answer_for_every_target_in_order(world):
     assert unknown.target_user_id == 999 and not any(
         (unknown.following, unknown.followed_by, unknown.blocking, unknown.blocked_by, unknown.muting)
     )
+
+
+async def test_cached_relationships_are_served_without_reading_the_store(world):
+    await world.graph.follow(ANN, BOB)
+    first = await world.graph.relationships(ANN, [BOB, CAT, 999])
+    reads = world.store.lookups
+
+    again = await world.graph.relationships(ANN, [CAT, BOB, 999])
+
+    assert world.store.lookups == reads
+    assert again == [first[1], first[0], first[2]] and again[1].following
+
+
+async def test_only_the_targets_missing_from_the_cache_are_read(world):
+    await world.graph.relationships(ANN, [BOB])
+    # an edge written behind the graph's back (never in production): the cached BOB does not see it
+    await world.store.apply(GraphChange(ANN, added=(Edge(Relation.FOLLOW, ANN, BOB, world.clock.now()),)))
+    await world.store.apply(GraphChange(ANN, added=(Edge(Relation.FOLLOW, ANN, CAT, world.clock.now()),)))
+
+    bob, cat = await world.graph.relationships(ANN, [BOB, CAT])
+
+    assert (bob.following, cat.following) == (False, True)
+
+
+async def test_a_block_shows_in_both_users_relationships_at_once(world):
+    await world.graph.follow(ANN, BOB)
+    await world.graph.follow(BOB, ANN)
+    (ann_sees,) = await world.graph.relationships(ANN, [BOB])  # both now cached
+    (bob_sees,) = await world.graph.relationships(BOB, [ANN])
+    assert ann_sees.following and bob_sees.following
+
+    await world.graph.block(ANN, BOB)
+
+    (ann_sees,) = await world.graph.relationships(ANN, [BOB])
+    (bob_sees,) = await world.graph.relationships(BOB, [ANN])
+    assert (ann_sees.blocking, ann_sees.following, ann_sees.followed_by) == (True, False, False)
+    assert (bob_sees.blocked_by, bob_sees.following, bob_sees.followed_by) == (True, False, False)
+
+
+async def warm(world: World, a: int, b: int) -> None:
+    await world.graph.relationships(a, [b, CAT])
+    await world.graph.relationships(b, [a, CAT])
+
+
+async def nothing(graph: SocialGraph, a: int, b: int) -> None:
+    pass
+
+
+async def followed_both_ways(graph: SocialGraph, a: int, b: int) -> None:
+    await graph.follow(a, b)
+    await graph.follow(b, a)
+
+
+CHANGES = {  # what is set up before the caches are warmed, then the change after which both are read
+    "follow": (nothing, SocialGraph.follow),
+    "unfollow": (followed_both_ways, SocialGraph.unfollow),
+    "block": (followed_both_ways, SocialGraph.block),
+    "unblock": (SocialGraph.block, SocialGraph.unblock),
+    "mute": (nothing, SocialGraph.mute),
+    "unmute": (SocialGraph.mute, SocialGraph.unmute),
+}
+
+
+@pytest.mark.parametrize("name", CHANGES)
+async def test_every_change_is_seen_by_the_next_read_of_either_user(world, name):
+    set_up, change = CHANGES[name]
+    await set_up(world.graph, ANN, BOB)
+    await warm(world, ANN, BOB)
+
+    await change(world.graph, ANN, BOB)
+
+    for subject, target in ((ANN, BOB), (BOB, ANN)):
+        assert await world.graph.relationships(subject, [target, CAT]) == await relationships_between(
+            world.store, subject, [target, CAT]
+        ), f"{subject} -> {target} after {name}"
+
+
+async def test_relationships_stay_exact_when_a_retry_follows_a_failed_invalidation(world):
+    await warm(world, ANN, BOB)
+    world.relationships.fail_invalidation = True
+    with pytest.raises(Unavailable) as refused:
+        await world.graph.mute(ANN, BOB)  # committed, but the cache still says not muting
+    assert refused.value.reason == "RELATIONSHIP_CACHE_UNAVAILABLE"
+    world.relationships.fail_invalidation = False
+
+    await world.graph.mute(ANN, BOB)  # the client's retry: nothing to write, cache invalidated
+
+    (ann_sees,) = await world.graph.relationships(ANN, [BOB])
+    assert ann_sees.muting
+    assert len(events_of(world, MuteCreated)) == 1
 
 
 # --- lists and page tokens --------------------------------------------------------------------
