@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from bench import ceilings, fanout, load, openloop, report, rss, stats, tools
+from bench import ceilings, cpu, fanout, load, openloop, report, rss, stats, tools
 from bench.workloads import KIND_PING, Requests, slots
 from mesh.config import Stack
 
@@ -44,16 +44,23 @@ class Bench:
     def __init__(self, stack: Stack, *, quick: bool):
         self.stack = stack
         self.quick = quick
-        self.duration_s = 10.0 if quick else 20.0
+        self.duration_s = 8.0 if quick else 20.0
         self.warmup_s = 2.0 if quick else 5.0
-        self.sweep_steps = 5 if quick else 9
+        self.sweep_steps = 6 if quick else 9
 
-    def run(self, name: str, targets_for, rate: float) -> openloop.RunResult:
+    def run(self, name: str, targets_for, rate: float) -> dict[str, Any]:
+        """One open-loop run: its summary, with the CPU each process spent per request."""
         count = slots(rate, self.duration_s + self.warmup_s)
-        result = openloop.run(targets_for(count), rate, self.duration_s, name=name, warmup_s=self.warmup_s,
-                              stack=self.stack)
-        _say("  " + _line(f"{name} @ {rate:.0f}/s", result.summary()))
-        return result
+        targets = targets_for(count)
+        before = cpu.snapshot(self.stack)
+        result = openloop.run(targets, rate, self.duration_s, name=name, warmup_s=self.warmup_s, stack=self.stack)
+        summary = result.summary()
+        # warmup included: the snapshots bracket every request sent
+        summary["cpu_ms_per_request"] = cpu.per_request_ms(before, cpu.snapshot(self.stack), count)
+        summary["asked_rate_per_s"] = rate
+        _say("  " + _line(f"{name} @ {rate:.0f}/s", summary))
+        _say(f"    CPU ms per request: {summary['cpu_ms_per_request']}")
+        return summary
 
     def sweep(self, name: str, targets_for, *, start_rate: int, kind: str | None = None) -> dict[str, Any]:
         _say(f"sweep {name}: highest rate with p99 <= {GOAL_P99_MS:g} ms and errors <= 0.1%")
@@ -97,17 +104,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if "mixed" not in args.skip:
         _say("== DeathStarBench mix (60% home, 30% user timeline, 10% compose)")
-        mixed = bench.run("mixed", requests.mixed, args.mixed_rate)
-        results["mixed"] = {**mixed.summary(), "asked_rate_per_s": args.mixed_rate}
+        results["mixed"] = bench.run("mixed", requests.mixed, args.mixed_rate)
         if "sweeps" not in args.skip:
             results["sweep"]["mixed"] = bench.sweep("mixed", requests.mixed, start_rate=250)
             results["sweep"]["home_timeline"] = bench.sweep(
                 "home_timeline", lambda n: requests.only(report.KIND_HOME_TIMELINE, n), start_rate=250)
         compose_rate = 100
-        results["runs"][report.KIND_COMPOSE] = {
-            **bench.run("compose", lambda n: requests.only(report.KIND_COMPOSE, n), compose_rate).summary(),
-            "asked_rate_per_s": compose_rate,
-        }
+        results["runs"][report.KIND_COMPOSE] = bench.run("compose", lambda n: requests.only(report.KIND_COMPOSE, n),
+                                                         compose_rate)
 
     if "fanout" not in args.skip:
         _say("== fan-out: 201 -> in every follower's home")
@@ -122,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"== search over {dataset.search.tweets:,} tweets")
         terms = [t.term for group in (*dataset.search.terms.values(), *dataset.search.hashtags.values()) for t in group]
         search_rate = 200
-        searched = bench.run("search", lambda n: requests.searches(terms, n), search_rate)
-        results["search"] = {**searched.summary(), "asked_rate_per_s": search_rate, "corpus_tweets": dataset.search.tweets}
+        results["search"] = {**bench.run("search", lambda n: requests.searches(terms, n), search_rate),
+                             "corpus_tweets": dataset.search.tweets}
 
     memory = rss.memory_by_process(stack)
     results["rss_mb"] = {name: m["rss_mib"] * 1.048576 for name, m in memory.items() if m["kind"] == "service"}
