@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed-rate", type=int, default=report.MIXED_RATE_PER_S,
                         help="the fixed rate of the mixed run (default: the target, %(default)s/s)")
     parser.add_argument("--search-tweets", type=int, default=report.SEARCH_CORPUS)
+    parser.add_argument("--reed98-follows", choices=["api", "bulk"], default="api",
+                        help="Reed98 follows through the REST API (DeathStarBench's way, ~30 min) or in bulk")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["ceilings", "mixed", "sweeps", "fanout", "search"], help="leave a phase out")
     args = parser.parse_args(argv)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tools.ensure_vegeta(stack)
     _say("== data")
-    dataset = load.ensure_loaded(stack, search_tweets=args.search_tweets)
+    dataset = load.ensure_loaded(stack, search_tweets=args.search_tweets, reed98_follows=args.reed98_follows)
     reed98 = dataset.reed98.user_ids
     results["meta"].update(
         reed98_users=len(reed98), reed98_follows=dataset.reed98.follows,
