@@ -77,7 +77,7 @@ async def _post(client: httpx.AsyncClient, stack: Stack, author_id: int, text: s
 
 
 async def _write_times(session, tweet_id: int, followers: Sequence[int], after: float) -> dict[int, float]:
-    """Seconds from `after` to each follower's home row of the tweet, for the rows written so far."""
+    """Milliseconds from `after` to each follower's home row of the tweet, for the rows written so far."""
     statement = await cql.prepare(
         session, "SELECT user_id, WRITETIME(author_id) AS written FROM home_timeline WHERE user_id IN ? AND tweet_id = ?"
     )
@@ -85,7 +85,7 @@ async def _write_times(session, tweet_id: int, followers: Sequence[int], after: 
 
     async def one(keys: Sequence[int]) -> None:
         for row in await cql.execute(session, statement, (list(keys), tweet_id)) or ():
-            found[row.user_id] = row.written / 1e6 - after
+            found[row.user_id] = (row.written / 1e6 - after) * 1000  # ms
 
     batches = [followers[i : i + IN_KEYS] for i in range(0, len(followers), IN_KEYS)]
     for start in range(0, len(batches), 16):
@@ -104,7 +104,7 @@ async def _seen_through_rest(
             headers={"Authorization": f"Bearer {token}"}, timeout=5.0,
         )
         if answer.status_code == 200 and any(t.get("tweetId") == str(tweet_id) for t in answer.json().get("tweets", [])):
-            return time.time() - after
+            return (time.time() - after) * 1000  # ms
         await asyncio.sleep(POLL_INTERVAL_S)
     return None
 
