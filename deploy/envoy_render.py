@@ -9,6 +9,7 @@ service means adding its cluster and routes in envoy.yaml and its ServiceSpec in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,13 @@ TLS_KEY_ENV = "TM_ENVOY_TLS_KEY_FILE"
 SHIELD_PER_S_ENV = "TM_ENVOY_SHIELD_PER_S"
 SHIELD_BURST_ENV = "TM_ENVOY_SHIELD_BURST"
 SHIELD_FILTER = "envoy.filters.http.local_ratelimit"
+
+# Wrong method on a known REST path: the transcoder leaves such a request as it came, like an unknown
+# path. One route per path template of the google.api.http bindings, made here from the descriptor the
+# transcoder reads (so it cannot drift from the protos), turns on the refuse filter with
+# {status: 405, allow: the template's methods}. RPCs the gateway refuses (internal ones) get none.
+REFUSE_FILTER = "tweetmesh.refuse"
+TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
 
 
 def downstream_tls(cert_file: str, key_file: str) -> dict[str, Any]:
@@ -91,14 +99,23 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
             provider["local_jwks"]["filename"] = str(jwt_key_files(stack.var_dir).jwks)
     route_config = _manager(listener)["route_config"]
     cors = os.environ.get(CORS_ORIGINS_ENV, DEFAULT_CORS_ORIGINS)
+    transcoder = next(f["typed_config"] for f in _http_filters(listener) if f["name"] == TRANSCODER_FILTER)
     for virtual_host in route_config["virtual_hosts"]:
         policy = virtual_host.get("typed_per_filter_config", {}).get(CORS_FILTER)
         if policy is not None:
             policy["allow_origin_string_match"] = cors_origin_matchers(cors)
-        for route in virtual_host["routes"]:
+        routes = virtual_host["routes"]
+        for route in routes:
             body = route.get("direct_response", {}).get("body", {})
             if "filename" in body:  # the OpenAPI document under gen/, wherever the repo is
                 body["filename"] = str((REPO_ROOT / body["filename"]).resolve())
+        refused = [r["match"]["safe_regex"]["regex"] for r in routes
+                   if "direct_response" in r and "safe_regex" in r["match"]]
+        catch_all = next(i for i, r in enumerate(routes)
+                         if r["match"] == {"prefix": "/"} and REFUSE_FILTER in r.get("typed_per_filter_config", {}))
+        descriptor = Path(transcoder["proto_descriptor"]).read_bytes()
+        routes[catch_all:catch_all] = method_not_allowed_routes(
+            descriptor, transcoder["services"], refused, routes[catch_all])
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     for spec in SERVICES:
         cluster = clusters.get(spec.name)
@@ -110,6 +127,70 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
                 address=stack.host, port_value=stack.grpc_port(spec)
             )
     return config
+
+
+def http_bindings(descriptor: bytes, services: list[str]) -> list[tuple[str, str, str]]:
+    """(gRPC path, HTTP method, path template) of every google.api.http binding of these services."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2
+
+    bindings = []
+    for file in descriptor_pb2.FileDescriptorSet.FromString(descriptor).file:
+        for service in file.service:
+            name = f"{file.package}.{service.name}"
+            if name not in services:
+                continue
+            for method in service.method:
+                if not method.options.HasExtension(annotations_pb2.http):
+                    continue
+                rule = method.options.Extensions[annotations_pb2.http]
+                for binding in (rule, *rule.additional_bindings):
+                    kind = binding.WhichOneof("pattern")
+                    verb, template = (binding.custom.kind, binding.custom.path) if kind == "custom" else (
+                        kind.upper(), getattr(binding, kind))
+                    bindings.append((f"/{name}/{method.name}", verb, template))
+    return bindings
+
+
+def template_regex(template: str) -> tuple[str, str]:
+    """(regex of the request paths a google.api.http template matches, its custom verb or ""), as the
+    transcoder reads them: `{x}` and `*` one segment, `**` any, trailing slashes ignored, `:verb` at
+    the end of the last segment."""
+    template = re.sub(r"\{[^}=]+\}", "*", template)
+    template = re.sub(r"\{[^}=]+=([^}]+)\}", r"\1", template)
+    path, colon, verb = template.rpartition(":")
+    if not colon or "/" in verb:
+        path, verb = template, ""
+    segments = ["[^/]+" if s == "*" else ".*" if s == "**" else re.escape(s) for s in path.strip("/").split("/")]
+    return "^/" + "/".join(segments) + (re.escape(f":{verb}") + "$" if verb else "/*$"), verb
+
+
+def method_not_allowed_routes(descriptor: bytes, services: list[str], refused: list[str],
+                              catch_all: dict[str, Any]) -> list[dict[str, Any]]:
+    """Routes answering 405 + Allow on every REST path template, for the methods the template lacks
+    (the transcoder has taken the others), placed before the catch-all 404 and shaped like it.
+    Templates with a custom verb come first; then a path ending in one of those verbs that none of
+    them took is a 404 (the transcoder reads `/v1/users/1:lookup` as verb `lookup`, not as the id
+    `1:lookup`); then the templates without one."""
+    denied = [re.compile(regex) for regex in refused]
+    allowed: dict[tuple[str, str], set[str]] = {}
+    for grpc_path, method, template in http_bindings(descriptor, services):
+        if any(r.fullmatch(grpc_path) for r in denied):
+            continue
+        allowed.setdefault(template_regex(template), set()).add(method)
+    verbs = sorted({verb for _, verb in allowed if verb})
+
+    def route(regex: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        return {"match": {"safe_regex": {"regex": regex}}, "route": catch_all["route"],
+                "metadata": {"filter_metadata": {REFUSE_FILTER: metadata}},
+                "typed_per_filter_config": {REFUSE_FILTER: catch_all["typed_per_filter_config"][REFUSE_FILTER]}}
+
+    def templates(with_verb: bool) -> list[dict[str, Any]]:
+        return [route(regex, {"status": 405, "allow": ", ".join(sorted(methods))})
+                for (regex, verb), methods in sorted(allowed.items()) if bool(verb) == with_verb]
+
+    unknown_verb = [route(f"^.*:({'|'.join(map(re.escape, verbs))})$", {"status": 404})] if verbs else []
+    return templates(with_verb=True) + unknown_verb + templates(with_verb=False)
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from http.client import HTTPResponse
 import json
+import re
 import select
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -14,11 +16,13 @@ import grpc
 import pytest
 from openapi_spec_validator import validate
 
+from deploy.runtime import Layout
 from mesh.config import REPO_ROOT
 from tests.e2e.conftest import account, bearer, http, mint_token
 from tweetmesh.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 
 ERROR_KEYS = {"code", "status", "reason", "message", "fields", "requestId"}
+ORIGIN = {"Origin": "http://localhost:3000"}  # the default of TM_CORS_ALLOWED_ORIGINS
 
 
 def raw(method: str, url: str, data: bytes | None = None, headers: dict | None = None):
@@ -79,11 +83,30 @@ def test_acting_as_someone_else_is_403_with_the_services_reason(gateway, user):
     assert_error(code, headers, body, status=403, grpc_status="PERMISSION_DENIED", reason="NOT_THE_CALLER")
 
 
-def test_unknown_path_and_wrong_method_are_404(gateway, user):
-    for method, path in (("GET", "/v2/nothing"), ("DELETE", "/v1/users"), ("PUT", "/v1/sessions")):
-        code, headers, body = http(method, f"{gateway}{path}", headers=user["auth"])
+def test_an_unknown_path_is_404_with_cors_headers(gateway, user):
+    for method, path in (("GET", "/v2/nothing"), ("POST", "/v1/users/123/nope"), ("GET", "/v1/users/123:lookup")):
+        code, headers, body = http(method, f"{gateway}{path}", headers={**user["auth"], **ORIGIN})
         error = assert_error(code, headers, body, status=404, grpc_status="NOT_FOUND", reason="NO_SUCH_PATH")
         assert path in error["message"]
+        assert headers["access-control-allow-origin"] == ORIGIN["Origin"]
+
+
+def test_a_wrong_method_on_every_documented_path_is_405_naming_the_allowed_ones(gateway, user):
+    """Every path of the served OpenAPI document, every method it does not list: 405, an Allow header
+    with exactly the listed ones, the error shape, CORS headers for an allowed origin."""
+    document = json.loads(raw("GET", f"{gateway}/openapi.json")[2])
+    tried = 0
+    for template, item in document["paths"].items():
+        declared = {m.upper() for m in item}
+        path = re.sub(r"\{[^}]*\}", "123", template)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - declared):
+            code, headers, body = http(method, f"{gateway}{path}", headers={**user["auth"], **ORIGIN})
+            error = assert_error(code, headers, body, status=405, grpc_status="UNIMPLEMENTED", reason="METHOD_NOT_ALLOWED")
+            assert {m.strip() for m in headers["allow"].split(",")} == declared, (method, template, headers["allow"])
+            assert method in error["message"] and path in error["message"]
+            assert headers["access-control-allow-origin"] == ORIGIN["Origin"]
+            tried += 1
+    assert tried > 100
 
 
 def test_unknown_resource_is_404_with_its_reason_and_metadata(gateway, user):
@@ -149,6 +172,44 @@ def test_every_answer_carries_a_request_id_and_a_sane_client_id_is_kept(gateway,
     assert code == 200 and headers["x-request-id"] == "app-7f3a.42"
     code, headers, body = http("GET", f"{gateway}/v1/users/1", headers={**user["auth"], "x-request-id": "app-7f3a.43"})
     assert headers["x-request-id"] == "app-7f3a.43" == body["error"]["requestId"]
+
+
+def refused_by_the_codec(stack, request_head: bytes):
+    with socket.create_connection((stack.host, stack.envoy_port), timeout=10) as sock:
+        sock.sendall(request_head + b"\r\n")
+        response = HTTPResponse(sock)
+        response.begin()
+        return response.status, response.headers, json.loads(response.read())
+
+
+@pytest.mark.parametrize(("request_head", "status", "reason"), [
+    (b"GET /v1/users/1 HTTP/1.1\r\nHost: x\r\nx_y: 1\r\n", 400, "MALFORMED_REQUEST"),
+    (b"GET /v1/users/1 HTTP/1.1\r\nHost: x\r\nx{y: 1\r\n", 400, "MALFORMED_REQUEST"),
+    (b"GET /v1/users/1 HTTP/1.1\r\n", 400, "MALFORMED_REQUEST"),  # no Host
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n", 501, "MALFORMED_REQUEST"),
+    (b"GET /v1/users/1 HTTP/1.0\r\n", 426, "BAD_REQUEST"),
+], ids=["underscore-in-header-name", "brace-in-header-name", "no-host", "unknown-transfer-encoding", "http-1.0"])
+def test_a_request_refused_by_the_http_codec_still_gets_a_request_id(stack, request_head, status, reason):
+    """Refused before Envoy had its headers, so before it made an x-request-id: the answer has one all
+    the same, in the header and the body."""
+    code, headers, body = refused_by_the_codec(stack, request_head)
+    error = assert_error(code, headers, body, status=status, grpc_status=body["error"]["status"], reason=reason)
+    assert re.fullmatch(r"[A-Za-z0-9._:+/=-]{1,128}", error["requestId"])
+
+
+def test_the_access_log_line_of_a_request_refused_by_the_codec_has_its_request_id(stack):
+    log = Layout(stack.var_dir).log("envoy")
+    offset = log.stat().st_size
+    _, _, body = refused_by_the_codec(stack, b"GET /v1/users/1 HTTP/1.1\r\nHost: x\r\nx_y: 1\r\n")
+    request_id = body["error"]["requestId"]
+    deadline = time.monotonic() + 15  # Envoy writes its access log out every 10 s
+    logged = []
+    while not logged and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with log.open("rb") as lines:
+            lines.seek(offset)
+            logged = [json.loads(line) for line in lines if request_id.encode() in line]
+    assert [(line["request_id"], line["status"], line["flags"]) for line in logged] == [(request_id, 400, "DPE")]
 
 
 def test_an_insane_client_request_id_is_replaced(gateway, user):

@@ -19,8 +19,8 @@ import threading
 import pytest
 from hypothesis import HealthCheck, settings
 
-from mesh.config import env_int
-from tests.e2e.conftest import account, gateway  # noqa: F401  (gateway: a fixture re-exported here)
+from mesh.config import Stack, env_int
+from tests.e2e.conftest import account, bearer, gateway, mint_token  # noqa: F401  (gateway: a fixture re-exported here)
 
 EXAMPLES = env_int("TM_FUZZ_EXAMPLES", 5)
 # Seconds a REST request or a unary gRPC call may take before it counts as a hang.
@@ -39,11 +39,19 @@ FUZZ_SETTINGS = settings(
 )
 
 
+# A long run outlives the access tokens svc_graph issues (TM_ACCESS_TOKEN_TTL_S, 15 min): past that,
+# every request would be a 401 and test nothing else. The pool's users sign up and log in as anyone
+# does; their tokens are then made like svc_graph's (the stack's key, same claims) to last the run.
+TOKEN_TTL_S = 6 * 3600
+
+
 class Callers:
     """A few fresh users; `next()` hands them out in turn, so no single write budget is drained."""
 
-    def __init__(self, gateway_url: str, size: int):
-        self.accounts = [account(gateway_url) for _ in range(size)]
+    def __init__(self, stack: Stack, size: int):
+        self.accounts = [account(stack.envoy_url) for _ in range(size)]
+        for caller in self.accounts:
+            caller["auth"] = bearer(mint_token(stack, caller["id"], ttl_s=TOKEN_TTL_S))
         self._cycle = itertools.cycle(self.accounts)
         self._lock = threading.Lock()
 
@@ -53,8 +61,8 @@ class Callers:
 
 
 @pytest.fixture(scope="session")
-def callers(gateway) -> Callers:  # noqa: F811
-    return Callers(gateway, size=max(3, min(40, EXAMPLES // 10)))
+def callers(stack, gateway) -> Callers:  # noqa: F811  (gateway: the mesh must be up)
+    return Callers(stack, size=max(3, min(40, EXAMPLES // 10)))
 
 
 class Tally:

@@ -1,10 +1,14 @@
-"""The gateway's REST surface config: CORS origins from the environment, /openapi.json served open."""
+"""The gateway's REST surface config: CORS origins from the environment, /openapi.json served open, the error
+shape of Envoy's own replies, 405 + Allow routes generated from the descriptor."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
-from deploy.envoy_render import CORS_FILTER, cors_origin_matchers, render
+from deploy.envoy_render import (CORS_FILTER, REFUSE_FILTER, TRANSCODER_FILTER, cors_origin_matchers, http_bindings,
+                                 render, template_regex)
 from mesh.config import REPO_ROOT, Stack
 
 
@@ -53,14 +57,98 @@ def test_the_openapi_document_is_served_from_gen_without_a_token():
     assert not any(re.fullmatch(m["safe_regex"]["regex"], "/openapi.jsonx") for m in open_rules)
 
 
+NO_REQUEST_ID = {"header_filter": {"header": {"name": "x-request-id", "present_match": False}}}
+
+
 def test_rest_errors_made_by_envoy_have_the_error_shape_and_grpc_ones_are_left_alone():
     mappers = _manager(render(Stack()))["local_reply_config"]["mappers"]
-    statuses = set()
+    statuses, before_headers = set(), set()
     for mapper in mappers:
         error = mapper["body_format_override"]["json_format"]["error"]
         assert set(error) == {"code", "status", "reason", "message", "fields", "requestId"}
-        assert error["requestId"] == "%REQ(X-REQUEST-ID)%"
-        status_filter, rest_only = mapper["filter"]["and_filter"]["filters"]
+        *status_filters, rest_only = [f for f in mapper["filter"]["and_filter"]["filters"] if f != NO_REQUEST_ID]
         assert "application/grpc" in str(rest_only)
-        statuses.add(re.sub(r"\D", "", str(status_filter["status_code_filter"]["comparison"]["value"]["default_value"])))
-    assert {"400", "401", "403", "404", "413", "429", "500"} <= statuses
+        status = re.sub(r"\D", "", str(status_filters[0]["status_code_filter"]["comparison"]["value"]["default_value"]))
+        if NO_REQUEST_ID in mapper["filter"]["and_filter"]["filters"]:
+            # refused before Envoy made an x-request-id: one made here, the same in the header and the body
+            (added,) = mapper["headers_to_add"]
+            assert added["header"]["key"] == "x-request-id"
+            assert error["requestId"] == added["header"]["value"] and "%REQ(" not in error["requestId"]
+            before_headers.add(status)
+        else:
+            assert error["requestId"] == "%REQ(X-REQUEST-ID)%"
+            statuses.add(status)
+    assert {"400", "401", "403", "404", "405", "413", "429", "500"} <= statuses
+    assert {"400", "408", "431", "501"} <= before_headers
+    # ...and checked before the mappers that read the request's id
+    first_with_id = next(i for i, m in enumerate(mappers) if NO_REQUEST_ID not in m["filter"]["and_filter"]["filters"])
+    assert all(NO_REQUEST_ID not in m["filter"]["and_filter"]["filters"] for m in mappers[first_with_id:])
+
+
+def test_requests_refused_before_they_had_an_id_are_logged_with_the_id_they_were_answered_with():
+    loggers = _manager(render(Stack()))["access_log"]
+    by_filter = {json.dumps(logger["filter"], sort_keys=True): logger for logger in loggers}
+    with_id = by_filter[json.dumps({"header_filter": {"header": {"name": "x-request-id", "present_match": True}}}, sort_keys=True)]
+    without = by_filter[json.dumps(NO_REQUEST_ID, sort_keys=True)]
+    assert len(loggers) == 2
+    line, other = (logger["typed_config"]["log_format"]["json_format"] for logger in (with_id, without))
+    assert line["request_id"] == "%REQ(X-REQUEST-ID)%" and other["request_id"] == "%RESP(X-REQUEST-ID)%"
+    assert {k: v for k, v in line.items() if k != "request_id"} == {k: v for k, v in other.items() if k != "request_id"}
+
+
+# --- wrong method on a known path: 405 + Allow, generated from the descriptor -------------------------
+
+
+def _refuse_routes(config):
+    (host,) = _manager(config)["route_config"]["virtual_hosts"]
+    return [r for r in host["routes"] if REFUSE_FILTER in r.get("metadata", {}).get("filter_metadata", {})]
+
+
+def _answer(routes, path: str) -> dict:
+    """What the refuse routes answer for a REST path the transcoder did not take: the first match."""
+    for route in routes:
+        match = route["match"]
+        if match.get("prefix") == "/" or re.search(match.get("safe_regex", {}).get("regex", "(?!)"), path):
+            return route["metadata"]["filter_metadata"][REFUSE_FILTER]
+    raise AssertionError(f"no route for {path}")
+
+
+def _sample(template: str) -> str:
+    return re.sub(r"\{[^}]*\}", "123", template)
+
+
+def test_every_http_binding_of_the_protos_has_a_405_route_naming_its_methods():
+    config = render(Stack())
+    routes = _refuse_routes(config)
+    transcoder = next(f["typed_config"] for f in _manager(config)["http_filters"] if f["name"] == TRANSCODER_FILTER)
+    bindings = http_bindings(Path(transcoder["proto_descriptor"]).read_bytes(), transcoder["services"])
+    document = json.loads((REPO_ROOT / "gen" / "openapi" / "tweetmesh.json").read_text())
+    documented = {path: {m.upper() for m in item} for path, item in document["paths"].items()}
+    public = [(grpc_path, method, template) for grpc_path, method, template in bindings if "/internal/" not in template]
+    # the OpenAPI document (another generator) lists the same bindings: none missed, none invented
+    assert {(re.sub(r"\{([^}=]+)(=[^}]*)?\}", r"{\1}", t), m) for _, m, t in public} == {
+        (path, m) for path, methods in documented.items() for m in methods}
+    for _, method, template in public:
+        openapi_path = re.sub(r"\{([^}=]+)(=[^}]*)?\}", r"{\1}", template)
+        for path in (_sample(template), _sample(template) + ("/" if ":" not in template else "")):
+            answer = _answer(routes, path)
+            assert answer["status"] == 405, (template, answer)
+            assert set(answer["allow"].split(", ")) == documented[openapi_path], (template, answer)
+            assert method in answer["allow"].split(", ")
+    assert len(bindings) > len(public) > 40
+
+
+def test_internal_unknown_and_verb_mangled_paths_stay_404():
+    routes = _refuse_routes(render(Stack()))
+    assert routes[-1]["match"] == {"prefix": "/"}
+    for path in ("/internal/v1/graph/users/123/followerIds", "/v2/nothing", "/v1/users/123:lookup",
+                 "/v1/users/123/nope", "/v1/media/123:nope:complete/x", "/v1"):
+        assert _answer(routes, path) == {"status": 404}, path
+    # an unregistered `:word` is part of the id, as the transcoder reads it
+    assert _answer(routes, "/v1/users/123:nope")["allow"] == "GET, PATCH"
+
+
+def test_template_regexes_follow_the_transcoder():
+    assert template_regex("/v1/users/{user_id}") == ("^/v1/users/[^/]+/*$", "")
+    assert template_regex("/v1/media/{media_id}:complete") == ("^/v1/media/[^/]+:complete$", "complete")
+    assert template_regex("/v1/{name=shelves/*}/books/**") == ("^/v1/shelves/[^/]+/books/.*/*$", "")
