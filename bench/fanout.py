@@ -143,7 +143,11 @@ async def measure_author(
         not_visible += sum(1 for s in rest if s is None)
         await asyncio.sleep(0.2)  # the author's own home row and counters settle
         after = await timeline_counters(client, stack)
-        home_writes.append(after["timeline_fanout_home_writes_total"] - before["timeline_fanout_home_writes_total"])
+        if celebrity:
+            # counted in the homes themselves: the counter also moves with other tweets' fan-outs
+            home_writes.append(len(await _write_times(session, tweet_id, [author_id, *followers], held_201_at)))
+        else:
+            home_writes.append(after["timeline_fanout_home_writes_total"] - before["timeline_fanout_home_writes_total"])
         celebrity_tweets += after["timeline_fanout_celebrity_tweets_total"] - before["timeline_fanout_celebrity_tweets_total"]
         if seen:
             per_follower.extend(seen.values())
