@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from mesh.deps import Dependencies
 from svc_graph.adapters.redis_counts import RedisCountCache
 from svc_graph.domain import FollowCounts
-from tests.conftest import require_listening
+from tests.integration.scratch import scratch_redis
 
 
 @pytest.fixture
 async def cache(stack):
-    require_listening(stack.host, stack.redis_port, "Redis")
-    deps = await Dependencies.open(stack, name="integration-test", redis=True)
-    prefix = f"it:counts:{uuid.uuid4().hex[:8]}"
-    yield RedisCountCache(deps.redis, ttl_s=60, prefix=prefix)
-    keys = [key async for key in deps.redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await deps.redis.delete(*keys)
-    await deps.close()
+    async with scratch_redis(stack, "counts") as (client, prefix):
+        yield RedisCountCache(client, ttl_s=60, prefix=prefix)
 
 
 async def test_counts_are_cached_until_the_users_follows_change(cache):

@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import pytest
-import redis.asyncio as aioredis
 
-from mesh.deps import Dependencies
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
 from mesh.system import SnowflakeIds, SystemClock
@@ -25,22 +22,15 @@ from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.domain import Relationship, User
 from svc_graph.service import GraphSettings, Profiles, SocialGraph
 from svc_graph.testing import FakeCountCache, FakeUserCache
-from tests.conftest import require_listening
-from tests.integration.scratch import scratch_cql_session
+from tests.integration.scratch import scratch_cql_session, scratch_redis, unreachable_redis
 
 FLAGS = ("following", "followed_by", "blocking", "blocked_by", "muting")
 
 
 @pytest.fixture
 async def redis(stack):
-    require_listening(stack.host, stack.redis_port, "Redis")
-    deps = await Dependencies.open(stack, name="integration-test", redis=True)
-    prefix = f"it:rel:{uuid.uuid4().hex[:8]}"
-    yield deps.redis, prefix
-    keys = [key async for key in deps.redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await deps.redis.delete(*keys)
-    await deps.close()
+    async with scratch_redis(stack, "rel") as scratch:
+        yield scratch
 
 
 @pytest.fixture
@@ -51,12 +41,8 @@ def cache(redis):
 
 @pytest.fixture
 async def dead_redis():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-    yield client
-    await client.aclose()
+    async with unreachable_redis() as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

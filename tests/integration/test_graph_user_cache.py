@@ -4,15 +4,12 @@ profiles are still served when Redis is down."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import datetime, timezone
 
 import pytest
-import redis.asyncio as aioredis
 
 from mesh import ids
-from mesh.deps import Dependencies
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
 from mesh.system import SnowflakeIds, SystemClock
@@ -21,22 +18,15 @@ from svc_graph.adapters.redis_users import RedisUserCache
 from svc_graph.domain import ProfileChanges, User
 from svc_graph.service import Accounts, GraphSettings, Profiles
 from svc_graph.testing import FakeCountCache, FakeGraphStore, FakePasswordHasher
-from tests.conftest import require_listening
-from tests.integration.scratch import scratch_cql_session
+from tests.integration.scratch import scratch_cql_session, scratch_redis, unreachable_redis
 
 ANN = User(1, "ann", "Ann Ünïcode 🐦", 'says "hi"\nand more', datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc))
 
 
 @pytest.fixture
 async def redis(stack):
-    require_listening(stack.host, stack.redis_port, "Redis")
-    deps = await Dependencies.open(stack, name="integration-test", redis=True)
-    prefix = f"it:users:{uuid.uuid4().hex[:8]}"
-    yield deps.redis, prefix
-    keys = [key async for key in deps.redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await deps.redis.delete(*keys)
-    await deps.close()
+    async with scratch_redis(stack, "users") as scratch:
+        yield scratch
 
 
 @pytest.fixture
@@ -47,12 +37,8 @@ def cache(redis):
 
 @pytest.fixture
 async def dead_redis():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-    yield client
-    await client.aclose()
+    async with unreachable_redis() as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
