@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.auth import access_token
+from bench.auth import bearer
 from bench.stats import latency_summary
 from mesh import cql
 from mesh.clients import peer_channel
@@ -67,7 +67,7 @@ async def _post(client: httpx.AsyncClient, stack: Stack, author_id: int, text: s
     answer = await client.post(
         f"{stack.envoy_url}/v1/tweets",
         json={"twitterContent": text, "requestId": uuid.uuid4().hex},
-        headers={"Authorization": f"Bearer {access_token(stack, author_id)}"},
+        headers=bearer(stack, author_id),
         timeout=10.0,
     )
     held_201_at = time.time()
@@ -96,12 +96,12 @@ async def _write_times(session, tweet_id: int, followers: Sequence[int], after: 
 async def _seen_through_rest(
     client: httpx.AsyncClient, stack: Stack, reader: int, tweet_id: int, after: float
 ) -> float | None:
-    token = access_token(stack, reader)
+    headers = bearer(stack, reader)
     deadline = after + VISIBLE_WITHIN_S
     while time.time() < deadline:
         answer = await client.get(
             f"{stack.envoy_url}/v1/timelines/home", params={"pageSize": 20},
-            headers={"Authorization": f"Bearer {token}"}, timeout=5.0,
+            headers=headers, timeout=5.0,
         )
         if answer.status_code == 200 and any(t.get("tweetId") == str(tweet_id) for t in answer.json().get("tweets", [])):
             return (time.time() - after) * 1000  # ms

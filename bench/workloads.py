@@ -15,7 +15,7 @@ import uuid
 from urllib.parse import quote
 from collections.abc import Callable, Sequence
 
-from bench.auth import access_token
+from bench.auth import bearer
 from bench.openloop import Target
 from bench.report import KIND_COMPOSE, KIND_HOME_TIMELINE, KIND_SEARCH
 from mesh.config import Stack
@@ -34,20 +34,16 @@ def slots(rate_per_s: float, duration_s: float) -> int:
 
 
 class Requests:
-    """Builds targets for a set of users, with a token per user (minted once)."""
+    """Builds targets for a set of users, each request with its user's token."""
 
     def __init__(self, stack: Stack, user_ids: Sequence[int], *, seed: int):
         self._stack = stack
         self._users = list(user_ids)
         self._rng = random.Random(seed)
-        self._tokens: dict[int, str] = {}
         self._base = stack.envoy_url
 
     def _auth(self, user_id: int) -> dict[str, str]:
-        token = self._tokens.get(user_id)
-        if token is None:
-            token = self._tokens[user_id] = access_token(self._stack, user_id, ttl_s=TOKEN_TTL_S)
-        return {"Authorization": f"Bearer {token}"}
+        return bearer(self._stack, user_id, ttl_s=TOKEN_TTL_S)  # minted once per user (bench.auth caches)
 
     def _user(self) -> int:
         return self._rng.choice(self._users)
