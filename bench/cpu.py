@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from bench.rss import INFRA, _tree
+from bench.rss import INFRA, process_tree
 from deploy.runtime import Layout, running_pid
 from mesh.config import SERVICES, Stack
 
@@ -18,7 +18,7 @@ _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 def _cpu_s(pid: int) -> float:
     total = 0.0
-    for member in _tree(pid):
+    for member in process_tree(pid):
         try:
             stat = open(f"/proc/{member}/stat").read()
         except FileNotFoundError:

@@ -29,7 +29,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """The pid and every descendant of it that runs now."""
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -44,7 +45,7 @@ def _tree(pid: int) -> list[int]:
 def process_memory(pid: int) -> dict[str, float]:
     """RSS and peak RSS (VmHWM) in MiB of a process with its descendants."""
     rss = peak = 0
-    for member in _tree(pid):
+    for member in process_tree(pid):
         try:
             rss += _status_kib(member, "VmRSS")
             peak += _status_kib(member, "VmHWM")
