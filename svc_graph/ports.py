@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from mesh.redis_versioned import Cached
 from svc_graph.domain import (
     AccessToken,
     Account,
@@ -117,23 +118,12 @@ class GraphStore(Protocol):
 
 V = TypeVar("V")
 
-
-@dataclass(frozen=True)
-class Cached(Generic[V]):
-    """What a per-user cache answered."""
-
-    hits: dict[int, V]
-    # per user, the cache version the lookup saw: values read from the store after the lookup may
-    # be stored under it, and an invalidation in between makes them unreachable instead of stale
-    versions: dict[int, str]
-
-
 CachedCounts = Cached[FollowCounts]
 CachedUsers = Cached[User]
 
 
 class VersionedCache(Protocol[V]):
-    """A per-user cache invalidated by versions (adapters/redis_versioned.py explains them)."""
+    """A per-user cache invalidated by versions (mesh/redis_versioned.py explains them)."""
 
     async def lookup(self, user_ids: Sequence[int]) -> Cached[V]:
         """Cached values; a cache that cannot answer returns no hits rather than failing."""

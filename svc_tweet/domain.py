@@ -213,6 +213,14 @@ class TweetView:
 
 
 @dataclass(frozen=True)
+class CallerMarks:
+    """What one user did to one original tweet: the state of its like and retweet buttons."""
+
+    liked: bool = False
+    retweeted: bool = False
+
+
+@dataclass(frozen=True)
 class AuthorProfile:
     """The author's public profile, from the graph service (counts may lag)."""
 

@@ -1,11 +1,14 @@
 """Composition root of svc_tweet: the only module that knows the concrete adapters.
 
-Uses CQL (tweets, likes, comments, claims, media, the outbox), Redis (hydration cache), NATS (tweet
-events, relayed from the outbox), the object store (media bytes) and the graph service (authors,
-likers, mentions).
+Uses CQL (tweets, likes, comments, claims, media, the outbox), Redis (the hydration cache and the
+callers' liked/retweeted marks), NATS (tweet events, relayed from the outbox), the object store
+(media bytes) and the graph service (authors, likers, mentions).
 Settings, from the environment:
 
-  TM_TWEET_CACHE_TTL_S          how long a cached tweet view lives; invalidation keeps it fresh (300)
+  TM_TWEET_CACHE_TTL_S          how long a cached tweet view lives; invalidation keeps it fresh (3600:
+                                at 300 s, every read tweet was read from CQL again every 5 min, 7 queries)
+  TM_TWEET_MARKS_TTL_S          how long a user's cached liked/retweeted marks live; invalidation
+                                keeps them fresh, this only bounds memory (3600)
   TM_MEDIA_UPLOAD_URL_TTL_S     how long a pre-signed upload URL accepts the file (900)
   TM_MEDIA_DOWNLOAD_URL_TTL_S   how long a pre-signed download URL in a tweet works (3600)
 
@@ -28,6 +31,7 @@ from svc_tweet.adapters.cql_media import CqlMediaStore
 from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.graph_users import GraphUserDirectory
 from svc_tweet.adapters.redis_cache import RedisTweetCache
+from svc_tweet.adapters.redis_marks import RedisMarksCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
 from mesh.system import SnowflakeIds, SystemClock
 from svc_tweet.grpc_api import TweetServiceApi
@@ -49,12 +53,14 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     like_store = CqlLikeStore(session, keyspace, outbox, on_commit=relay.kick)
     comment_store = CqlCommentStore(session, keyspace, outbox, on_commit=relay.kick)
     media_store = CqlMediaStore(session, keyspace)
-    cache = RedisTweetCache(deps.redis, ttl_s=env_int("TM_TWEET_CACHE_TTL_S", 300))
+    cache = RedisTweetCache(deps.redis, ttl_s=env_int("TM_TWEET_CACHE_TTL_S", 3600))
+    marks = RedisMarksCache(deps.redis, ttl_s=env_int("TM_TWEET_MARKS_TTL_S", 3600))
     objects = S3ObjectStore(deps.s3, deps.stack.s3_bucket)
     users = GraphUserDirectory(graph_service_pb2_grpc.GraphServiceStub(deps.peers["graph"]))
     ids, clock = SnowflakeIds(), SystemClock()
 
-    reader = TweetReader(tweet_store, cache, users, objects, settings, likes=like_store, comments=comment_store)
+    reader = TweetReader(tweet_store, cache, users, objects, settings, likes=like_store, comments=comment_store,
+                         marks=marks)
     servicer = TweetServiceApi(
         reader=reader,
         tweets=Tweets(tweet_store, media_store, cache, users, reader, ids, clock, settings),

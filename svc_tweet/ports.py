@@ -17,6 +17,7 @@ from svc_tweet.domain import (
     AuthorListPosition,
     AuthorProfile,
     AuthorTweetPage,
+    CallerMarks,
     Comment,
     CommentDraft,
     CommentIdPage,
@@ -243,6 +244,36 @@ class TweetCache(Protocol):
     async def store(self, views: Mapping[int, TweetView], versions: Mapping[int, str]) -> None: ...
 
     async def invalidate(self, tweet_ids: Iterable[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CachedMarks:
+    hits: dict[int, CallerMarks]  # by original tweet id
+    # the user's cache version the lookup saw: marks read from the stores after the lookup may be
+    # stored under it, and an invalidation in between makes them unreachable instead of stale;
+    # None if the cache could not answer, and then nothing may be stored
+    version: str | None
+
+
+class MarksCache(Protocol):
+    """A user's marks (liked, retweeted) on original tweets, as LikeStore.liked_by and
+    TweetStore.retweeted_by answer them, cached per user under a version that every committed like,
+    unlike, retweet and undo by the user replaces."""
+
+    async def lookup(self, user_id: int, tweet_ids: Sequence[int]) -> CachedMarks:
+        """The cached marks among `tweet_ids`; a cache that cannot answer returns no hits."""
+        ...
+
+    async def store(self, user_id: int, marks: Mapping[int, CallerMarks], version: str | None) -> None:
+        """Best effort, under the version a lookup saw before the marks were read: a failure only
+        costs a store read later."""
+        ...
+
+    async def invalidate(self, user_id: int) -> None:
+        """Make every cached mark of the user unreachable; called after each committed change of
+        them. Raises Unavailable if it could not, because the marks would then stay stale; the
+        change is committed and idempotent, so the client retries the whole call."""
+        ...
 
 
 class UserDirectory(Protocol):

@@ -7,7 +7,9 @@ takes from the verified identity of the call, never from a request body.
 
 Consistency: writes go to the store at LOCAL_QUORUM (mesh/cql.py's default profile), so a tweet
 is acknowledged only once a quorum of the local datacenter's replicas stored it, and a read that
-follows sees it. The Redis cache only ever holds copies; it is bypassed when it fails.
+follows sees it. The Redis caches only ever hold copies and are bypassed when a read of them
+fails; but a like, unlike, retweet or undo whose invalidation of the caller's marks failed answers
+Unavailable (its change is committed, and its retry invalidates again).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from svc_tweet.domain import (
     MAX_MENTIONS,
     AuthorListPosition,
     AuthorProfile,
+    CallerMarks,
     Comment,
     CommentDeleted,
     CommentDraft,
@@ -67,6 +70,7 @@ from svc_tweet.ports import (
     CommentStore,
     IdGenerator,
     LikeStore,
+    MarksCache,
     MediaStore,
     ObjectStore,
     TweetCache,
@@ -137,18 +141,21 @@ class TweetReader:
     """Reads tweets and hydrates them: author, media URLs, counts, caller flags, referenced tweet.
 
     Per call: the cache (one lookup per level), the store for what it misses, one BatchGetUsers for
-    every author on the page and one read each of the caller's retweets and likes, whatever the
-    page size.
+    every author on the page and one lookup of the caller's marks (liked, retweeted), whatever the
+    page size; for the tweets whose marks it misses, one read each of the caller's retweets and
+    likes. The reader owns the marks cache: Tweets and Likes report every committed change of a
+    user's marks to it (marks_changed).
     """
 
     def __init__(
         self, tweets: TweetStore, cache: TweetCache, users: UserDirectory, objects: ObjectStore, settings: TweetSettings,
-        *, likes: LikeStore, comments: CommentStore,
+        *, likes: LikeStore, comments: CommentStore, marks: MarksCache,
     ):
         self._tweets = tweets
         self._likes = likes
         self._comments = comments
         self._cache = cache
+        self._marks = marks
         self._users = users
         self._objects = objects
         self._settings = settings
@@ -193,10 +200,9 @@ class TweetReader:
                       if ref is not None}
         known = {**await self.views([ref for ref in referenced if ref not in views]), **views}
         originals = _unique([view.tweet.original_id for view in known.values()])
-        authors, retweeted, liked = await asyncio.gather(
+        authors, marks = await asyncio.gather(
             self._users.profiles(_unique([view.tweet.author_id for view in known.values()] + list(also_authors))),
-            self._tweets.retweeted_by(caller, originals),
-            self._likes.liked_by(caller, originals),
+            self._marks_of(caller, originals),
         )
         hydrated = []
         for tweet_id in tweet_ids:
@@ -205,29 +211,49 @@ class TweetReader:
                 continue
             if view.tweet.is_retweet and view.tweet.retweet_of_tweet_id not in known:
                 continue  # a retweet of a deleted tweet has nothing left to show
-            hydrated.append(self._assemble(view, known, authors or {}, retweeted, liked, nested=False))
+            hydrated.append(self._assemble(view, known, authors or {}, marks, nested=False))
         return hydrated, authors
 
+    async def _marks_of(self, caller: int, original_ids: list[int]) -> dict[int, CallerMarks]:
+        """The caller's marks on these originals: cached, else read from both stores (only the
+        misses) and cached under the version the lookup saw before the reads."""
+        cached = await self._marks.lookup(caller, original_ids)
+        missing = [tweet_id for tweet_id in original_ids if tweet_id not in cached.hits]
+        if not missing:
+            return cached.hits
+        retweeted, liked = await asyncio.gather(
+            self._tweets.retweeted_by(caller, missing), self._likes.liked_by(caller, missing)
+        )
+        read = {tweet_id: CallerMarks(liked=tweet_id in liked, retweeted=tweet_id in retweeted) for tweet_id in missing}
+        await self._marks.store(caller, read, cached.version)
+        return {**cached.hits, **read}
+
+    async def marks_changed(self, user_id: int) -> None:
+        """After a committed like, unlike, retweet or undo by the user, or a retry of one (whose
+        first attempt may have died before this). Raises Unavailable if the cache could not be
+        told: the mutation is idempotent, and its retry tells it again."""
+        await self._marks.invalidate(user_id)
+
     def _assemble(
-        self, view: TweetView, known: dict[int, TweetView], authors: dict[int, AuthorProfile], retweeted: set[int],
-        liked: set[int], *, nested: bool,
+        self, view: TweetView, known: dict[int, TweetView], authors: dict[int, AuthorProfile],
+        marks: dict[int, CallerMarks], *, nested: bool,
     ) -> HydratedTweet:
         tweet = view.tweet
         quoted = retweet_of = None
         if not nested:  # referenced tweets one level deep, as the contract says
             if tweet.quoted_tweet_id in known:
-                quoted = self._assemble(known[tweet.quoted_tweet_id], known, authors, retweeted, liked, nested=True)
+                quoted = self._assemble(known[tweet.quoted_tweet_id], known, authors, marks, nested=True)
             if tweet.retweet_of_tweet_id in known:
-                retweet_of = self._assemble(known[tweet.retweet_of_tweet_id], known, authors, retweeted, liked,
-                                            nested=True)
+                retweet_of = self._assemble(known[tweet.retweet_of_tweet_id], known, authors, marks, nested=True)
+        # for a retweet, the state of the buttons of what it shows: the original
+        mine = marks[tweet.original_id]
         return HydratedTweet(
             tweet=tweet,
             counts=view.counts,
             author=authors.get(tweet.author_id),
             media=tuple(self._media_view(tweet.author_id, ref) for ref in tweet.media),
-            # for a retweet, the state of the buttons of what it shows: the original
-            caller_retweeted=tweet.original_id in retweeted,
-            caller_liked=tweet.original_id in liked,
+            caller_retweeted=mine.retweeted,
+            caller_liked=mine.liked,
             quoted=quoted,
             retweeted=retweet_of,
         )
@@ -473,12 +499,14 @@ class Tweets:
             if stored is None:  # claimed, not written (yet): write that very retweet
                 draft = holder
                 break
-            if not stored.is_deleted:  # already retweeted
+            if not stored.is_deleted:  # already retweeted (maybe by a first attempt that died before telling)
+                await self._reader.marks_changed(me)
                 return stored.tweet_id, original.tweet_id
             # the claim names a deleted retweet: an undo stopped between its two writes; finish it
             await self._tweets.release_retweet(me, original.tweet_id, holder.tweet.tweet_id)
         else:
             raise Unavailable("the retweet kept conflicting with an undo of it; try again", reason="RETWEET_CONFLICT")
+        await self._reader.marks_changed(me)  # caller_retweeted is the claim, which is committed now
         await self._tweets.create(draft.tweet, events_announcing(draft))
         await self._cache.invalidate([original.tweet_id])  # its retweet count changed
         return draft.tweet.tweet_id, original.tweet_id
@@ -492,11 +520,11 @@ class Tweets:
             target = (await self._tweets.get_many([tweet_id])).get(tweet_id)
             if target is None:
                 raise TweetNotFound(tweet_id)
-            if target.retweet_of_tweet_id is None:
-                return  # nothing to undo
-            claim = await self._tweets.find_retweet(me, target.retweet_of_tweet_id)
-            if claim is None:
-                return
+            if target.retweet_of_tweet_id is not None:
+                claim = await self._tweets.find_retweet(me, target.retweet_of_tweet_id)
+        if claim is None:  # nothing to undo, or a first attempt undid it and died before telling
+            await self._reader.marks_changed(me)
+            return
         await self._remove_retweet(me, claim.tweet)
 
     async def _remove_retweet(self, me: int, retweet: Tweet) -> None:
@@ -509,6 +537,7 @@ class Tweets:
             await self._tweets.delete(TweetRemoval(retweet, now, RetweetUndone(self._event_id(), now, retweet)))
         await self._tweets.release_retweet(me, retweet.original_id, retweet.tweet_id)
         await self._cache.invalidate([retweet.tweet_id, retweet.original_id])
+        await self._reader.marks_changed(me)  # caller_retweeted was the claim
 
     def _event_id(self) -> str:
         return str(self._ids.new_id())
@@ -551,10 +580,13 @@ class Likes:
         holder = await self._likes.claim(like)
         if holder.like_id != like.like_id:
             if any(r.like_id == holder.like_id for r in await self._likes.recorded(me, original.tweet_id)):
-                return  # already liked
+                # already liked (maybe by a first attempt that died before telling)
+                await self._reader.marks_changed(me)
+                return
             # claimed, not recorded (yet): the like that claimed it died or runs beside us
         await self._likes.record(holder, like_created(holder))
         await self._cache.invalidate([original.tweet_id])  # its like count changed
+        await self._reader.marks_changed(me)  # caller_liked is the recorded like
 
     async def unlike_tweet(self, caller: int | None, tweet_id: int) -> None:
         """Remove the caller's like of a tweet (of its original, for a retweet); succeeds when
@@ -584,6 +616,8 @@ class Likes:
             await self._likes.erase(like, like_deleted(like, now))
         if claim is not None:
             await self._cache.invalidate([tweet_id])  # its like count changed
+        # caller_liked: erased now, or (with nothing to erase) by a first attempt that may have died before telling
+        await self._reader.marks_changed(me)
 
     async def list_likers(self, caller: int | None, tweet_id: int, requested_size: int, token: str) -> LikerPage:
         """The users who like a tweet, most recent like first, with their profiles."""

@@ -12,11 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from mesh.errors import Unavailable
 from svc_tweet.domain import (
     Attachment,
     AuthorListPosition,
     AuthorProfile,
     AuthorTweetPage,
+    CallerMarks,
     Comment,
     CommentDraft,
     CommentIdPage,
@@ -37,7 +39,7 @@ from svc_tweet.domain import (
     TweetView,
     month_of,
 )
-from svc_tweet.ports import CachedViews
+from svc_tweet.ports import CachedMarks, CachedViews
 
 
 async def _yield() -> None:
@@ -341,6 +343,33 @@ class FakeTweetCache:
 
     def cached_ids(self) -> set[int]:
         return {t for (t, v) in self.values if str(self.versions.get(t, 0)) == v}
+
+
+class FakeMarksCache:
+    """Per user, marks by original tweet under the user's version, like the Redis hash."""
+
+    def __init__(self) -> None:
+        self.marks: dict[tuple[int, str], dict[int, CallerMarks]] = {}
+        self.versions: dict[int, int] = {}
+        self.answering = True  # False: Redis is down (lookups miss, invalidations raise)
+
+    def _version(self, user_id: int) -> str:
+        return str(self.versions.get(user_id, 0))
+
+    async def lookup(self, user_id: int, tweet_ids: Sequence[int]) -> CachedMarks:
+        if not self.answering:
+            return CachedMarks({}, None)
+        cached = self.marks.get((user_id, self._version(user_id)), {})
+        return CachedMarks({t: cached[t] for t in tweet_ids if t in cached}, self._version(user_id))
+
+    async def store(self, user_id: int, marks: Mapping[int, CallerMarks], version: str | None) -> None:
+        if version is not None and self.answering:
+            self.marks.setdefault((user_id, version), {}).update(marks)
+
+    async def invalidate(self, user_id: int) -> None:
+        if not self.answering:
+            raise Unavailable("cache down", reason="MARKS_CACHE_UNAVAILABLE")
+        self.versions[user_id] = self.versions.get(user_id, 0) + 1
 
 
 class FakeUserDirectory:

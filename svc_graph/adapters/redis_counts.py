@@ -1,7 +1,7 @@
 """The follow-count cache in Redis: "followers following" per user, invalidated by versions.
 
 Keys: `graph:counts:v:<user>` (the version) and `graph:counts:<user>:<version>` (the counts); the
-versioning, expiry and failure behaviour are redis_versioned.py's.
+versioning, expiry and failure behaviour are mesh/redis_versioned.py's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from svc_graph.adapters.redis_versioned import VersionedRedisCache
+from mesh.redis_versioned import VersionedRedisCache
 from svc_graph.domain import FollowCounts
 from svc_graph.ports import Cached, CachedCounts
 

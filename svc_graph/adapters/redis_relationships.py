@@ -2,8 +2,8 @@
 
 Keys: `graph:rel:v:<subject>` (the version) and `graph:rel:b1:<subject>:<version>` (a hash: field
 target id, value the five flags as a bit mask in decimal, e.g. "5" = following and blocking); the
-versioning, expiry and failure behaviour are redis_versioned.py's. `b1` names that format: a change
-of it takes a new tag, and the old entries simply expire.
+versioning, expiry and failure behaviour are mesh/redis_versioned.py's. `b1` names that format: a
+change of it takes a new tag, and the old entries simply expire.
 
 A relationship depends only on the edges between its two users, and every change of such an edge
 replaces the versions of both (SocialGraph), so a subject's whole hash goes at once. Relationships
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
 
-from svc_graph.adapters.redis_versioned import VersionedRedisCache
+from mesh.redis_versioned import VersionedRedisCache
 from svc_graph.domain import Relationship
 from svc_graph.ports import CachedRelationships
 

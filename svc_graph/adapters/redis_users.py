@@ -1,9 +1,9 @@
 """The user-row cache in Redis: each user as UserStore.get returns them, invalidated by versions.
 
 Keys: `graph:users:v:<user>` (the version) and `graph:users:j1:<user>:<version>` (the user); the
-versioning, expiry and failure behaviour are redis_versioned.py's. The value is the JSON array
-`[handle, display_name, bio, create_time in µs since the epoch]` (the id is in the key). `j1` names
-that format: a change of it takes a new tag, and the old entries simply expire.
+versioning, expiry and failure behaviour are mesh/redis_versioned.py's. The value is the JSON
+array `[handle, display_name, bio, create_time in µs since the epoch]` (the id is in the key). `j1`
+names that format: a change of it takes a new tag, and the old entries simply expire.
 
 Only users that exist are cached. A cached absence would have to be undone by the sign-up that
 creates the user, and a sign-up cannot fail after its handle claim committed (a retry would only
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 import redis.asyncio as aioredis
 
-from svc_graph.adapters.redis_versioned import VersionedRedisCache
+from mesh.redis_versioned import VersionedRedisCache
 from svc_graph.domain import User
 from svc_graph.ports import Cached, CachedUsers
 

@@ -106,7 +106,7 @@ def decode_view(raw: bytes) -> TweetView:
 
 class RedisTweetCache:
     def __init__(
-        self, redis: aioredis.Redis, *, ttl_s: int = 300, prefix: str = "tweet", timeout_s: float = REDIS_TIMEOUT_S
+        self, redis: aioredis.Redis, *, ttl_s: int = 3600, prefix: str = "tweet", timeout_s: float = REDIS_TIMEOUT_S
     ):
         self._redis = redis
         self._ttl_s = ttl_s

@@ -159,7 +159,7 @@ async def test_with_redis_down_relationships_come_from_the_store_and_changes_ask
         await down.follow(ann, bob)
     assert refused.value.reason == "RELATIONSHIP_CACHE_UNAVAILABLE" and "retry" in refused.value.message
 
-    with caplog.at_level(logging.WARNING, logger="svc_graph.redis_versioned"):
+    with caplog.at_level(logging.WARNING, logger="mesh.redis_versioned"):
         (ann_sees,) = await down.relationships(ann, [bob])
     assert ann_sees.following  # committed before the invalidation failed, read from CQL
     assert "relationships cache unavailable" in caplog.text

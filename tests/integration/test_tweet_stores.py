@@ -25,6 +25,7 @@ from svc_tweet.adapters.cql_media import CqlMediaStore
 from svc_tweet.adapters.cql_tweets import CqlTweetStore
 from svc_tweet.adapters.outbox_events import SUBJECTS
 from svc_tweet.adapters.redis_cache import RedisTweetCache
+from svc_tweet.adapters.redis_marks import RedisMarksCache
 from svc_tweet.adapters.s3_objects import S3ObjectStore
 from mesh.system import SnowflakeIds, SystemClock
 from svc_tweet.domain import MediaState, TweetDeleted, events_announcing
@@ -71,7 +72,8 @@ class Service:
         settings = TweetSettings()
         self.clock = clock or SystemClock()
         self.reader = TweetReader(self.store, self.cache, self.users, self.objects, settings,
-                                  likes=self.like_store, comments=self.comment_store)
+                                  likes=self.like_store, comments=self.comment_store,
+                                  marks=RedisMarksCache(deps.redis, ttl_s=60, prefix=f"it-marks-{keyspace}"))
         self.tweets = Tweets(self.store, self.media_store, self.cache, self.users, self.reader, SnowflakeIds(),
                              self.clock, settings)
         self.media = MediaLibrary(self.media_store, self.objects, SnowflakeIds(), self.clock, settings)

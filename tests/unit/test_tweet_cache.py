@@ -14,7 +14,14 @@ from mesh import context
 from svc_tweet.adapters.redis_cache import RedisTweetCache, decode_view, encode_view
 from svc_tweet.domain import MediaRef, Tweet, TweetCounts, TweetView
 from svc_tweet.service import TweetReader, TweetSettings
-from svc_tweet.testing import FakeCommentStore, FakeLikeStore, FakeObjectStore, FakeTweetStore, FakeUserDirectory
+from svc_tweet.testing import (
+    FakeCommentStore,
+    FakeLikeStore,
+    FakeMarksCache,
+    FakeObjectStore,
+    FakeTweetStore,
+    FakeUserDirectory,
+)
 
 
 def test_a_cached_view_round_trips_without_losing_references():
@@ -60,7 +67,7 @@ async def test_reads_fall_back_to_the_store_when_redis_fails(redis):
     await store.create(Tweet(tweet_id=7, author_id=1, text="still here", create_time=created), ())
     cache = RedisTweetCache(redis, timeout_s=0.05)
     reader = TweetReader(store, cache, FakeUserDirectory(), FakeObjectStore(), TweetSettings(),
-                         likes=FakeLikeStore(), comments=FakeCommentStore())
+                         likes=FakeLikeStore(), comments=FakeCommentStore(), marks=FakeMarksCache())
     token = context.deadline.set(time.monotonic() + 2.0)
     started = time.monotonic()
     try:

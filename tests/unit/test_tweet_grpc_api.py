@@ -13,6 +13,7 @@ from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets
 from svc_tweet.testing import (
     FakeCommentStore,
     FakeLikeStore,
+    FakeMarksCache,
     FakeMediaStore,
     FakeObjectStore,
     FakeTweetCache,
@@ -47,7 +48,8 @@ async def stub():
     users.add(int(BOB), "bob")
     users.add(int(CY), "cy")
     settings, ids, clock = TweetSettings(), SequentialIds(), ManualClock()
-    reader = TweetReader(store, cache, users, objects, settings, likes=like_store, comments=comment_store)
+    reader = TweetReader(store, cache, users, objects, settings, likes=like_store, comments=comment_store,
+                         marks=FakeMarksCache())
     api = TweetServiceApi(
         reader=reader,
         tweets=Tweets(store, media_store, cache, users, reader, ids, clock, settings),

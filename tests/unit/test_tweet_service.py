@@ -25,6 +25,7 @@ from svc_tweet.service import Comments, Likes, MediaLibrary, TweetReader, Tweets
 from svc_tweet.testing import (
     FakeCommentStore,
     FakeLikeStore,
+    FakeMarksCache,
     FakeMediaStore,
     FakeObjectStore,
     FakeTweetCache,
@@ -47,8 +48,9 @@ class World:
         self.ids = SequentialIds()
         self.like_store = FakeLikeStore()
         self.comment_store = FakeCommentStore()
+        self.marks = FakeMarksCache()
         self.reader = TweetReader(self.store, self.cache, self.users, self.objects, self.settings,
-                                  likes=self.like_store, comments=self.comment_store)
+                                  likes=self.like_store, comments=self.comment_store, marks=self.marks)
         self.tweets = Tweets(self.store, self.media_store, self.cache, self.users, self.reader, self.ids, self.clock,
                              self.settings)
         self.media = MediaLibrary(self.media_store, self.objects, self.ids, self.clock, self.settings)

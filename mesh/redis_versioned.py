@@ -1,4 +1,5 @@
-"""Per-user caches in Redis invalidated by versions rather than deletes (follow counts, user rows).
+"""Per-user caches in Redis invalidated by versions rather than deletes (svc_graph's follow counts,
+user rows and relationships, svc_tweet's caller marks).
 
 Layout, per user: `<prefix>:v:<user>` holds the user's current cache version (a random token), and
 `<values_prefix>:<user>:<version>` the value computed under it (`values_prefix` carries the
@@ -35,6 +36,8 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -42,9 +45,8 @@ from redis.exceptions import RedisError
 from mesh import context
 from mesh.deps import REDIS_TIMEOUT_S
 from mesh.errors import Unavailable
-from svc_graph.ports import Cached
 
-log = logging.getLogger("svc_graph.redis_versioned")
+log = logging.getLogger("mesh.redis_versioned")
 
 _NO_VERSION = "0"  # a user who did not change since their version expired
 
@@ -54,9 +56,21 @@ local version = redis.call('GET', KEYS[1]) or ARGV[1]
 return {version, redis.call('HMGET', ARGV[2] .. ':' .. version, unpack(ARGV, 3))}
 """
 
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Cached(Generic[V]):
+    """What a per-user cache answered."""
+
+    hits: dict[int, V]
+    # per user, the cache version the lookup saw: values read from the store after the lookup may
+    # be stored under it, and an invalidation in between makes them unreachable instead of stale
+    versions: dict[int, str]
+
 
 class VersionedRedisCache:
-    """Raw values (bytes in, bytes out) by user id; the caches of ports.py encode on top of it.
+    """Raw values (bytes in, bytes out) by user id; the services' cache adapters encode on top of it.
 
     `what` names the cached values in logs and in the error of a failed invalidation, `reason` is
     that error's ErrorInfo reason.
