@@ -8,7 +8,7 @@ in mesh/events.py), and calls svc_graph (followers, follows, relationships) and 
   TM_TIMELINE_HOME_CAPACITY     entries a home timeline keeps, about (800)
   TM_TIMELINE_CACHE_ENTRIES     newest entries a cached timeline keeps (120: see adapters/redis_timeline_cache.py)
   TM_TIMELINE_CACHE_TTL_S       a cached timeline not read for this long is dropped (86400)
-  TM_TIMELINE_SOURCES_TTL_S     how long a reader's followed celebrities are cached (60)
+  TM_TIMELINE_SOURCES_TTL_S     how long a reader's merge sources stay cached; changes invalidate them (3600)
   TM_TIMELINE_CONSUMER_CONCURRENCY  events handled at once per consumer (8)
 
 Run: python -m svc_timeline.main (ports and endpoints from mesh/config.py).
@@ -51,7 +51,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
         deps.redis,
         capacity=env_int("TM_TIMELINE_CACHE_ENTRIES", 120),
         ttl_s=env_int("TM_TIMELINE_CACHE_TTL_S", 86_400),
-        merge_sources_ttl_s=env_int("TM_TIMELINE_SOURCES_TTL_S", 60),
+        merge_sources_ttl_s=env_int("TM_TIMELINE_SOURCES_TTL_S", 3600),
     )
     graph = GrpcFollowerDirectory(deps.peers["graph"])
     tweets = GrpcTweetDirectory(deps.peers["tweet"])

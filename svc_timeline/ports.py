@@ -77,6 +77,16 @@ class CachedSlice:
     complete: bool
 
 
+@dataclass(frozen=True)
+class CachedMergeSources:
+    """A lookup of a reader's merge sources. `sources`: the cached ones, None on a miss. `as_of`:
+    the state of the cache before fresh sources are computed, to store them with (opaque; None
+    when the cache could not answer, and then nothing is stored)."""
+
+    sources: MergeSources | None
+    as_of: str | None
+
+
 class TimelineCache(Protocol):
     """The recent part of active timelines (Redis). Readers fill it on a miss; writers only update
     timelines already cached, so inactive users cost no memory.
@@ -116,15 +126,25 @@ class TimelineCache(Protocol):
         """Drop these timelines from the cache; the next read rebuilds them from the store."""
         ...
 
-    async def merge_sources(self, user_id: int) -> MergeSources | None:
-        """The reader's cached merge sources, None on a miss. Never raises."""
+    async def merge_sources(self, user_id: int) -> CachedMergeSources:
+        """The reader's cached merge sources, unless the reader's follows changed
+        (forget_merge_sources) or an author crossed the celebrity threshold (note_celebrity) since
+        they were computed. Never raises: a cache that cannot answer is a miss."""
         ...
 
-    async def store_merge_sources(self, user_id: int, sources: MergeSources) -> None:
-        """Best effort: a failure only costs asking the graph service again."""
+    async def store_merge_sources(self, user_id: int, sources: MergeSources, as_of: str | None) -> None:
+        """Cache sources computed after the lookup that answered `as_of`: if a change came in
+        between, they are never used. Best effort: a failure only costs asking the graph again."""
         ...
 
-    async def forget_merge_sources(self, user_ids: Sequence[int]) -> None: ...
+    async def forget_merge_sources(self, user_ids: Sequence[int]) -> None:
+        """These readers' follows changed: their cached merge sources are not used any more."""
+        ...
+
+    async def note_celebrity(self, user_id: int, is_celebrity: bool) -> None:
+        """Fan-out learned whether this author is a celebrity now. If that changed, no merge
+        sources cached before this returns are used any more (whoever they belong to)."""
+        ...
 
 
 class FollowerDirectory(Protocol):

@@ -110,7 +110,7 @@ class FanOut:
         try:
             async with aclosing(self._follower_pages(entry.author_id)) as pages:
                 async for page in pages:
-                    if first and page.celebrity:
+                    if first and await self._noted_celebrity(entry.author_id, page):
                         metrics.FANOUT_CELEBRITY_TWEETS.inc()
                         return FanOutResult(home_writes=0, celebrity=True)
                     recipients = [entry.author_id, *page.user_ids] if first else page.user_ids
@@ -129,7 +129,7 @@ class FanOut:
         try:
             async with aclosing(self._follower_pages(author_id)) as pages:
                 async for page in pages:
-                    if first and page.celebrity:
+                    if first and await self._noted_celebrity(author_id, page):
                         # pushed nowhere; entries from before the author became a celebrity, and
                         # retweets of it, are dropped by the first read that hydrates them
                         return
@@ -185,6 +185,13 @@ class FanOut:
             await self._homes.remove_matching(reader_id, lambda entry, other=other_id: other in entry.authors())
         await self._cache.invalidate([TimelineKey.home(blocker_id), TimelineKey.home(blocked_id)])
         await self._cache.forget_merge_sources([blocker_id, blocked_id])
+
+    async def _noted_celebrity(self, author_id: int, first_page: FollowerPage) -> bool:
+        """Whether the author is a celebrity, as the first page of their followers says; told to
+        the cache first, so that from a crossing of the threshold on, every reader's merge sources
+        are computed afresh: a new celebrity's tweet, pushed nowhere, is merged at the next read."""
+        await self._cache.note_celebrity(author_id, first_page.celebrity)
+        return first_page.celebrity
 
     async def _push(self, recipients: Sequence[int], entry: TimelineEntry) -> int:
         written = 0
@@ -292,11 +299,11 @@ class TimelineReader:
 
     async def _merge_sources(self, reader: int) -> MergeSources:
         cached = await self._cache.merge_sources(reader)
-        if cached is not None:
-            return cached
+        if cached.sources is not None:
+            return cached.sources
         celebrities, reader_is_celebrity = await _gather(self._followed_celebrities(reader), self._is_celebrity(reader))
         sources = MergeSources(tuple(dict.fromkeys([*celebrities, *([reader] if reader_is_celebrity else [])])))
-        await self._cache.store_merge_sources(reader, sources)
+        await self._cache.store_merge_sources(reader, sources, cached.as_of)
         return sources
 
     async def _followed_celebrities(self, reader: int) -> list[int]:

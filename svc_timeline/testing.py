@@ -20,7 +20,7 @@ from svc_timeline.domain import (
     TimelineEntry,
     TimelineKey,
 )
-from svc_timeline.ports import CachedSlice
+from svc_timeline.ports import CachedMergeSources, CachedSlice
 from svc_timeline.service import FanOut, TimelineReader, TimelineSettings
 
 
@@ -94,13 +94,18 @@ class _Cached:
 
 class FakeTimelineCache:
     """The semantics of the Redis cache (adapters/redis_timeline_cache.py), without Redis:
-    filled by readers, updated by writers only where it exists, capped, never below its floor.
+    filled by readers, updated by writers only where it exists, capped, never below its floor;
+    merge sources kept under the celebrity epoch and the reader's version seen before computing them.
     `broken = True` makes it behave like an unreachable Redis."""
 
     def __init__(self, capacity: int = 120) -> None:
         self._capacity = capacity
         self.timelines: dict[TimelineKey, _Cached] = {}
-        self.sources: dict[int, MergeSources] = {}
+        self.sources: dict[int, tuple[str, MergeSources]] = {}  # by reader: (as of, sources)
+        self.celebrities: set[int] = set()
+        self._tokens = itertools.count()  # never reused, like the random tokens of Redis
+        self._epoch = next(self._tokens)
+        self._versions: dict[int, int] = {}
         self.broken = False
 
     @property
@@ -168,17 +173,28 @@ class FakeTimelineCache:
         for key in keys:
             self.timelines.pop(key, None)
 
-    async def merge_sources(self, user_id: int) -> MergeSources | None:
-        return None if self.broken else self.sources.get(user_id)
+    async def merge_sources(self, user_id: int) -> CachedMergeSources:
+        if self.broken:
+            return CachedMergeSources(None, None)
+        as_of = f"{self._epoch}.{self._versions.get(user_id, 0)}"
+        stored_as_of, sources = self.sources.get(user_id, (None, None))
+        return CachedMergeSources(sources if stored_as_of == as_of else None, as_of)
 
-    async def store_merge_sources(self, user_id: int, sources: MergeSources) -> None:
-        if not self.broken:
-            self.sources[user_id] = sources
+    async def store_merge_sources(self, user_id: int, sources: MergeSources, as_of: str | None) -> None:
+        if not self.broken and as_of is not None:
+            self.sources[user_id] = (as_of, sources)
 
     async def forget_merge_sources(self, user_ids: Sequence[int]) -> None:
-        if not self.broken:
-            for user_id in user_ids:
-                self.sources.pop(user_id, None)
+        self._fail_writes()
+        for user_id in user_ids:
+            self._versions[user_id] = next(self._tokens)
+
+    async def note_celebrity(self, user_id: int, is_celebrity: bool) -> None:
+        self._fail_writes()
+        was_celebrity = user_id in self.celebrities
+        (self.celebrities.add if is_celebrity else self.celebrities.discard)(user_id)
+        if is_celebrity != was_celebrity:
+            self._epoch = next(self._tokens)
 
     def _trim(self, cached: _Cached) -> None:
         excess = len(cached.entries) - self._capacity

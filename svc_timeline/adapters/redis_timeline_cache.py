@@ -18,21 +18,45 @@ Everything a cached timeline holds is contiguous from its newest entry down to i
 (writes below the oldest entry of an incomplete timeline are dropped: the store has them), so a
 range read that returns a full page is exactly what the store would return.
 
-`<prefix>:v2:sources:<user>` holds a reader's merge sources (comma-separated user ids), for a minute.
 `v2` is the member format: a change of format changes it, so no replica ever reads keys written in
 another format (old keys just expire). v1 (decimal ids) never left development.
+
+Merge sources. `<prefix>:v3:sources:<user>` holds a reader's merge sources as
+`<epoch>.<version>|<comma-separated user ids>`, for `merge_sources_ttl_s` (an hour): they may live
+long because they are exact. `<epoch>.<version>` is what the lookup that missed saw, before the
+sources were computed; a lookup answers only sources stored under what it sees now, so sources
+computed just before a change land where nobody looks (the rule of the versions of
+svc_tweet/adapters/redis_cache.py). Two things change a reader's sources:
+  <prefix>:celebrity-epoch          a random token, replaced whenever an author crosses the celebrity
+                                    threshold: a crossing may change any reader's sources. Fan-out
+                                    reads every author's status (note_celebrity) and keeps
+                                    `<prefix>:celebrities`, the authors it last saw as celebrities;
+                                    the SADD or SREM that changes that set replaces the epoch in the
+                                    same script (a retry of a bump that failed after its SADD would
+                                    find nothing to add, and never bump). Neither key expires; a
+                                    lookup that finds no epoch creates one (every lookup then misses once).
+  <prefix>:sources-version:<user>   the reader's own random token, replaced when their follows change
+                                    (forget_merge_sources); none reads as "0". It lives twice the
+                                    sources' TTL, so it only expires after every value stored under
+                                    an earlier one did.
+A lookup is one script: the epoch (created if missing), the version and the value. On a Redis
+Cluster the epoch would have to be read apart (it cannot share a hash slot with every reader).
+`v3` is the format of the sources alone (v2 held bare ids for a minute): the timelines keep theirs,
+so a change of it drops no cached timeline.
 
 Active users only: writers update a timeline only if its key exists (Lua: check and write in one
 step); a reader that misses fills it; a key read within `ttl_s` stays, others expire.
 
 Failures: reads answer a miss (the store serves); writes that must not be lost raise Unavailable so
-the event is retried; fills and merge-source updates are best effort.
+the event is retried (forgetting merge sources and noting a celebrity too: a lost one would leave
+stale sources for an hour); fills and storing merge sources are best effort.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -43,11 +67,13 @@ from mesh.deps import REDIS_TIMEOUT_S
 from mesh.errors import Unavailable
 from svc_timeline.aio import chunks
 from svc_timeline.domain import MergeSources, TimelineEntry, TimelineKey
-from svc_timeline.ports import CachedSlice
+from svc_timeline.ports import CachedMergeSources, CachedSlice
 
 log = logging.getLogger("svc_timeline.redis_cache")
 
-FORMAT_VERSION = 2  # of the member format below; part of every key
+FORMAT_VERSION = 2  # of the member format below; part of every timeline key
+SOURCES_FORMAT_VERSION = 3  # of the merge sources' value; part of their key
+_NO_VERSION = "0"  # a reader whose follows did not change since their version expired
 _PENDING, _READY, _COMPLETE = b"!pending", b"!ready", b"!complete"
 _LOWEST_ENTRY = "[0"  # lexicographic range start that leaves the markers out
 _FILL_WINDOW_S = 30  # a filler that dies leaves its !pending key behind at most this long
@@ -113,6 +139,38 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS[1] the celebrity epoch, KEYS[2] the reader's sources version, KEYS[3] the reader's sources;
+# ARGV[1] the epoch to create if there is none, ARGV[2] the version of a reader who has none
+_LOOKUP_SOURCES = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[1])
+  epoch = ARGV[1]
+end
+return {epoch, redis.call('GET', KEYS[2]) or ARGV[2], redis.call('GET', KEYS[3])}
+"""
+
+# KEYS[1] the celebrities, KEYS[2] the celebrity epoch; ARGV[1] the author, ARGV[2] 1 if a celebrity
+# now, ARGV[3] the next epoch. Returns 1 if the author crossed the threshold.
+_NOTE_CELEBRITY = """
+local changed
+if ARGV[2] == '1' then
+  changed = redis.call('SADD', KEYS[1], ARGV[1])
+else
+  changed = redis.call('SREM', KEYS[1], ARGV[1])
+end
+if changed == 1 then redis.call('SET', KEYS[2], ARGV[3]) end
+return changed
+"""
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _TWEET_ID_WIDTH = 13  # 2**63 - 1 is 13 base-36 digits: fixed width makes byte order = id order
@@ -140,8 +198,7 @@ def encode_entry(entry: TimelineEntry) -> str:
 
 
 def decode_entry(member: bytes | str) -> TimelineEntry:
-    text = member.decode() if isinstance(member, bytes) else member
-    tweet_id, author_id, retweet_of, retweet_of_author = (int(part, 36) for part in text.split(":"))
+    tweet_id, author_id, retweet_of, retweet_of_author = (int(part, 36) for part in _text(member).split(":"))
     return TimelineEntry(tweet_id, author_id, retweet_of or None, retweet_of_author or None)
 
 
@@ -152,7 +209,7 @@ class RedisTimelineCache:
         *,
         capacity: int = 120,
         ttl_s: int = 86_400,
-        merge_sources_ttl_s: int = 60,
+        merge_sources_ttl_s: int = 3600,
         prefix: str = "tl",
     ):
         if capacity < 1:
@@ -165,6 +222,8 @@ class RedisTimelineCache:
         self._read_script = redis.register_script(_READ)
         self._add_script = redis.register_script(_ADD)
         self._fill_script = redis.register_script(_FILL)
+        self._lookup_sources_script = redis.register_script(_LOOKUP_SOURCES)
+        self._note_celebrity_script = redis.register_script(_NOTE_CELEBRITY)
 
     @property
     def capacity(self) -> int:
@@ -174,7 +233,16 @@ class RedisTimelineCache:
         return f"{self._prefix}:v{FORMAT_VERSION}:{key.kind.value}:{key.owner_id}"
 
     def sources_key_of(self, user_id: int) -> str:
-        return f"{self._prefix}:v{FORMAT_VERSION}:sources:{user_id}"
+        return f"{self._prefix}:v{SOURCES_FORMAT_VERSION}:sources:{user_id}"
+
+    def _sources_version_key(self, user_id: int) -> str:
+        return f"{self._prefix}:sources-version:{user_id}"
+
+    def _epoch_key(self) -> str:
+        return f"{self._prefix}:celebrity-epoch"
+
+    def _celebrities_key(self) -> str:
+        return f"{self._prefix}:celebrities"
 
     def _timeout(self) -> asyncio.Timeout:
         return asyncio.timeout(context.remaining(REDIS_TIMEOUT_S))
@@ -201,16 +269,20 @@ class RedisTimelineCache:
                 slices[key] = CachedSlice([decode_entry(m) for m in members], complete=bool(complete))
         return slices
 
-    async def merge_sources(self, user_id: int) -> MergeSources | None:
+    async def merge_sources(self, user_id: int) -> CachedMergeSources:
+        keys = [self._epoch_key(), self._sources_version_key(user_id), self.sources_key_of(user_id)]
         try:
             async with self._timeout():
-                raw = await self._redis.get(self.sources_key_of(user_id))
+                epoch, version, raw = await self._lookup_sources_script(keys=keys, args=[_token(), _NO_VERSION])
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("merge sources unreadable from the cache: %r", exc)
-            return None
-        if raw is None:
-            return None
-        return MergeSources(tuple(int(part) for part in raw.decode().split(",") if part))
+            return CachedMergeSources(None, None)
+        as_of = f"{_text(epoch)}.{_text(version)}"
+        if raw is not None:
+            stored_as_of, _, ids = _text(raw).partition("|")
+            if stored_as_of == as_of:
+                return CachedMergeSources(MergeSources(tuple(int(part) for part in ids.split(",") if part)), as_of)
+        return CachedMergeSources(None, as_of)
 
     # --- best-effort writes --------------------------------------------------------------------
 
@@ -235,22 +307,15 @@ class RedisTimelineCache:
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("timeline cache not filled: %r", exc)
 
-    async def store_merge_sources(self, user_id: int, sources: MergeSources) -> None:
+    async def store_merge_sources(self, user_id: int, sources: MergeSources, as_of: str | None) -> None:
+        if as_of is None:
+            return  # the lookup could not read the cache: no telling what these sources are as of
+        value = f"{as_of}|{','.join(str(u) for u in sources.user_ids)}"
         try:
             async with self._timeout():
-                await self._redis.set(
-                    self.sources_key_of(user_id), ",".join(str(u) for u in sources.user_ids), ex=self._merge_sources_ttl_s
-                )
+                await self._redis.set(self.sources_key_of(user_id), value, ex=self._merge_sources_ttl_s)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("merge sources not cached: %r", exc)
-
-    async def forget_merge_sources(self, user_ids: Sequence[int]) -> None:
-        # best effort too: what is cached expires within merge_sources_ttl_s anyway
-        try:
-            async with self._timeout():
-                await self._pipelined_deletes([self.sources_key_of(u) for u in user_ids])
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("merge sources not forgotten: %r", exc)
 
     # --- writes that must happen ---------------------------------------------------------------
 
@@ -284,6 +349,27 @@ class RedisTimelineCache:
                     await pipe.execute()
             except (RedisError, OSError, TimeoutError) as exc:
                 raise Unavailable(f"timeline cache not updated: {exc!r}", reason="TIMELINE_CACHE_UNAVAILABLE") from exc
+
+    async def forget_merge_sources(self, user_ids: Sequence[int]) -> None:
+        try:
+            async with self._timeout():
+                pipe = self._redis.pipeline(transaction=False)
+                for user_id in user_ids:
+                    pipe.set(self._sources_version_key(user_id), _token(), ex=2 * self._merge_sources_ttl_s)
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"merge sources not forgotten: {exc!r}", reason="TIMELINE_CACHE_UNAVAILABLE") from exc
+
+    async def note_celebrity(self, user_id: int, is_celebrity: bool) -> None:
+        try:
+            async with self._timeout():
+                keys = [self._celebrities_key(), self._epoch_key()]
+                crossed = await self._note_celebrity_script(keys=keys, args=[user_id, int(is_celebrity), _token()])
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"celebrity status not noted: {exc!r}", reason="TIMELINE_CACHE_UNAVAILABLE") from exc
+        if crossed:
+            log.info("user %d %s: every reader's merge sources are computed afresh", user_id,
+                     "became a celebrity" if is_celebrity else "is no longer a celebrity")
 
     async def invalidate(self, keys: Sequence[TimelineKey]) -> None:
         try:

@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import redis.asyncio as aioredis
 
-from mesh.deps import Dependencies
 from mesh.errors import Unavailable
 from svc_timeline.adapters.redis_timeline_cache import RedisTimelineCache
 from svc_timeline.domain import MergeSources, TimelineEntry, TimelineKey
-from tests.conftest import require_listening
+from svc_timeline.ports import CachedMergeSources
+from tests.integration.scratch import scratch_redis, unreachable_redis
 
 BIG = 1 << 60  # above 2**53: a double score could not tell BIG + 1 from BIG + 2
 HOME = TimelineKey.home(7)
 
 
 @pytest.fixture
-async def redis(stack):
-    require_listening(stack.host, stack.redis_port, "Redis")
-    deps = await Dependencies.open(stack, name="integration-test", redis=True)
-    yield deps.redis
-    await deps.close()
+async def scratch(stack):
+    async with scratch_redis(stack, "timeline") as opened:
+        yield opened
 
 
 @pytest.fixture
-async def prefix(redis):
-    name = f"it-tl-{uuid.uuid4().hex[:10]}"
-    yield name
-    async for key in redis.scan_iter(match=f"{name}:*"):
-        await redis.delete(key)
+def redis(scratch):
+    return scratch[0]
+
+
+@pytest.fixture
+def prefix(scratch):
+    return scratch[1]
 
 
 def _entries(*offsets: int, author: int = 5) -> list[TimelineEntry]:
@@ -119,29 +116,71 @@ async def test_a_full_cached_timeline_stays_in_redis_compact_encoding(redis, pre
     assert await redis.object("encoding", cache.key_of(HOME)) == b"listpack"  # ~5 KB, not ~30 KB
 
 
-async def test_merge_sources_round_trip_and_expire(redis, prefix):
+async def _computed(cache: RedisTimelineCache, reader: int, sources: MergeSources) -> None:
+    """What a reader that missed does: look up, compute (here: given), store as of the lookup."""
+    await cache.store_merge_sources(reader, sources, (await cache.merge_sources(reader)).as_of)
+
+
+async def test_merge_sources_are_cached_until_the_reader_follows_change(redis, prefix):
     cache = RedisTimelineCache(redis, prefix=prefix, merge_sources_ttl_s=30)
-    assert await cache.merge_sources(1) is None
-    await cache.store_merge_sources(1, MergeSources((BIG + 1, 42)))
-    await cache.store_merge_sources(2, MergeSources(()))
-    assert await cache.merge_sources(1) == MergeSources((BIG + 1, 42))
-    assert await cache.merge_sources(2) == MergeSources(())  # none is an answer too
+    assert (await cache.merge_sources(1)).sources is None
+    await _computed(cache, 1, MergeSources((BIG + 1, 42)))
+    await _computed(cache, 2, MergeSources(()))
+    assert (await cache.merge_sources(1)).sources == MergeSources((BIG + 1, 42))
+    assert (await cache.merge_sources(2)).sources == MergeSources(())  # none is an answer too
     assert 0 < await redis.ttl(cache.sources_key_of(1)) <= 30
-    await cache.forget_merge_sources([1, 2])
-    assert await cache.merge_sources(1) is None
+    await cache.forget_merge_sources([1])
+    assert (await cache.merge_sources(1)).sources is None
+    assert (await cache.merge_sources(2)).sources == MergeSources(())
 
 
-async def test_an_unreachable_redis_is_a_miss_for_readers_and_an_error_for_writers(stack):
-    dead = aioredis.Redis.from_url(f"redis://{stack.host}:1/0", socket_timeout=0.2, socket_connect_timeout=0.2)
-    cache = RedisTimelineCache(dead, prefix="it-dead")
-    try:
+async def test_a_store_as_of_before_a_change_lands_nowhere(redis, prefix):
+    cache = RedisTimelineCache(redis, prefix=prefix)
+    for change in (lambda: cache.note_celebrity(42, True), lambda: cache.forget_merge_sources([1])):
+        seen = await cache.merge_sources(1)  # a reader misses and asks the graph...
+        await change()  # ... which changes before the reader stores what it answered
+        await cache.store_merge_sources(1, MergeSources(()), seen.as_of)
+        assert (await cache.merge_sources(1)).sources is None
+
+
+async def test_only_a_crossing_of_the_celebrity_threshold_drops_every_reader_sources(redis, prefix):
+    cache = RedisTimelineCache(redis, prefix=prefix)
+    await cache.note_celebrity(42, True)
+    for reader in (1, 2):
+        await _computed(cache, reader, MergeSources((42,)))
+    await cache.note_celebrity(42, True)  # each of a celebrity's tweets says so: no crossing
+    await cache.note_celebrity(43, False)
+    assert [(await cache.merge_sources(r)).sources for r in (1, 2)] == [MergeSources((42,))] * 2
+
+    await cache.note_celebrity(42, False)  # dropped below the threshold
+    assert [(await cache.merge_sources(r)).sources for r in (1, 2)] == [None, None]
+    await _computed(cache, 1, MergeSources(()))
+    await cache.note_celebrity(43, True)  # crossed it
+    assert (await cache.merge_sources(1)).sources is None
+
+
+async def test_a_lost_epoch_is_created_anew_and_what_was_stored_before_misses(redis, prefix):
+    cache = RedisTimelineCache(redis, prefix=prefix)
+    await _computed(cache, 1, MergeSources((42,)))
+    await redis.delete(f"{prefix}:celebrity-epoch")  # evicted, or Redis restarted without its data
+    assert (await cache.merge_sources(1)).sources is None
+    await _computed(cache, 1, MergeSources((42,)))
+    assert (await cache.merge_sources(1)).sources == MergeSources((42,))
+
+
+async def test_an_unreachable_redis_is_a_miss_for_readers_and_an_error_for_writers():
+    async with unreachable_redis() as dead:
+        cache = RedisTimelineCache(dead, prefix="it-dead")
         assert await cache.read([HOME], None, 5) == {}
-        assert await cache.merge_sources(1) is None
-        await cache.begin_fill([HOME])  # best effort: no error
+        assert await cache.merge_sources(1) == CachedMergeSources(None, None)
+        await cache.store_merge_sources(1, MergeSources(()), "as of a lookup elsewhere")  # best effort: no error
+        await cache.begin_fill([HOME])
         await cache.fill(HOME, _entries(1), complete=True)
         with pytest.raises(Unavailable):
             await cache.add_where_cached([HOME], _entries(1))
         with pytest.raises(Unavailable):
             await cache.invalidate([HOME])
-    finally:
-        await dead.aclose()
+        with pytest.raises(Unavailable):
+            await cache.forget_merge_sources([1])
+        with pytest.raises(Unavailable):
+            await cache.note_celebrity(42, True)
