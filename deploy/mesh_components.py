@@ -41,6 +41,16 @@ SCHEMA_OF_COMPONENT = {
 }
 
 
+# The services' interpreter: the runtime-only environment `make venv` builds beside .venv (see the
+# Makefile), so what runs and is measured is what a deployment installs. Without it (a venv made by
+# hand), the interpreter running this module.
+RUNTIME_PYTHON = REPO_ROOT / ".venv-runtime" / "bin" / "python"
+
+
+def service_python() -> str:
+    return str(RUNTIME_PYTHON) if RUNTIME_PYTHON.exists() else sys.executable
+
+
 def _venv_bin(name: str) -> str:
     found = Path(sys.executable).parent / name
     if found.exists():
@@ -91,7 +101,7 @@ def service(stack: Stack, spec: ServiceSpec) -> Component:
         depends_on.add(PROVIDER_SIM)
     return Component(
         name=spec.package,
-        argv=[sys.executable, "-m", f"{spec.package}.main"],
+        argv=[service_python(), "-m", f"{spec.package}.main"],
         ready=grpc_health_probe(target, spec.grpc_service),
         endpoints=[f"grpc {target} ({spec.grpc_service})", f"metrics http://{stack.host}:{stack.metrics_port(spec)}/metrics"],
         ports=[stack.grpc_port(spec), stack.metrics_port(spec)],
