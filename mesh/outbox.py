@@ -24,7 +24,7 @@ Typical use in a composition root:
     outbox = CqlOutbox(deps.cql, keyspace)
     relay = OutboxRelay(outbox, events.JetStreamPublisher(deps.nats.jetstream()))
     ... use cases: await cql.execute_batch(session, [state_change, outbox.insert_statement(event, key=user_id)])
-                   relay.kick()
+                   relay.kick(user_id)
     return [relay.run]   # the background jobs of mesh.server.ServiceApp.register
 """
 
@@ -79,6 +79,10 @@ class OutboxStore(Protocol):
 
     @property
     def shards(self) -> int: ...
+
+    def shard_of(self, key: str) -> int:
+        """The shard the events written with `key` go to."""
+        ...
 
     async def oldest(self, shard: int, *, after: uuid.UUID | None, limit: int) -> Sequence[OutboxRow]:
         """Up to `limit` rows of the shard in event_id order, only those after `after` when given."""
@@ -197,11 +201,14 @@ class CqlOutbox:
 class OutboxRelay:
     """Publishes outbox rows to JetStream, oldest first per shard, and deletes them once acknowledged.
 
-    Run it as a mesh.server BackgroundJob (`relay.run`); call `kick()` after each commit so a new
-    event goes out within milliseconds rather than at the next poll. Every writer kicks, so the poll
-    only finds what no kick announced (rows of a replica that died before relaying them): it is
-    2 s, not faster. At 0.2 s the two relays of the mesh read 160 shards a second while idle, a
-    fifth of Cassandra's CPU and a steady share of the services' (bench/, issue 8).
+    Run it as a mesh.server BackgroundJob (`relay.run`); call `kick(key)` after each commit, with
+    the key the events were written under, so they go out within milliseconds rather than at the
+    next poll. A kick reads only the shard of its key (and the shards still draining or due for a
+    retry): kicking every shard cost each compose 32 CQL reads of the outbox, more than everything
+    else it does together (bench/, issue 8). Every writer kicks, so the poll, which reads every
+    shard, only finds what no kick announced (rows of a replica that died before relaying them): it
+    is 2 s, not faster. At 0.2 s the two relays of the mesh read 160 shards a second while idle, a
+    fifth of Cassandra's CPU and a steady share of the services'.
 
     Reading cheaply: every published row leaves a tombstone until compaction. After the first pass
     the relay reads each shard from just before its last published row, or the time it found the
@@ -236,30 +243,47 @@ class OutboxRelay:
         self._sweep_interval_s = sweep_interval_s
         self._max_backoff_s = max_backoff_s
         self._wake = asyncio.Event()
+        self._kicked: set[int] = set()  # shards announced by kick() since the last pass
+        self._kicked_all = False
         # shard -> where the next read starts (less settle_s): the last row published, or the time
         # an empty shard was read; no entry means "from the beginning"
         self._cursors: dict[int, uuid.UUID] = {}
         self._failures: dict[int, int] = {}  # shard -> failed attempts in a row
         self._retry_at: dict[int, float] = {}  # shard -> loop time before which it is left alone
 
-    def kick(self) -> None:
-        """Something was committed: look now instead of at the next poll (call from the event loop)."""
+    def kick(self, key: str | None = None) -> None:
+        """Events were committed under `key` (as given to insert_statement): read its shard now
+        instead of at the next poll; without a key, every shard. Call from the event loop."""
+        if key is None:
+            self._kicked_all = True
+        else:
+            self._kicked.add(self._outbox.shard_of(key))
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Relay until `stopping` is set; returns once the publishes under way finished."""
         loop = asyncio.get_running_loop()
         next_sweep = loop.time()
+        every_shard = True  # the first pass, each sweep and each poll read them all
+        draining: set[int] = set()  # shards whose last read found rows: there may be more
         log.info("outbox relay started", extra={"shards": self._outbox.shards})
         while not stopping.is_set():
             if loop.time() >= next_sweep:
                 self._cursors.clear()  # read every shard from its beginning this pass
                 next_sweep = loop.time() + self._sweep_interval_s
+                every_shard = True
             self._wake.clear()  # a kick from now on asks for another pass
-            shards = range(self._outbox.shards)
+            kicked, self._kicked = self._kicked, set()
+            if every_shard or self._kicked_all:
+                shards = list(range(self._outbox.shards))
+            else:
+                due = {shard for shard, at in self._retry_at.items() if at <= loop.time()}
+                shards = sorted(kicked | draining | due)
+            self._kicked_all = every_shard = False
             moved = await asyncio.gather(*(self._relay_shard(shard, stopping) for shard in shards))
-            if not any(moved):
-                await self._idle(stopping)
+            draining = {shard for shard, count in zip(shards, moved) if count}
+            if not draining:
+                every_shard = not await self._idle(stopping)
         log.info("outbox relay stopped")
 
     async def _relay_shard(self, shard: int, stopping: asyncio.Event) -> int:
@@ -309,11 +333,12 @@ class OutboxRelay:
             return None
         return min_uuid_from_time(unix_time_from_uuid1(cursor) - self._settle_s)
 
-    async def _idle(self, stopping: asyncio.Event) -> None:
-        """Wait for a kick, the stop, or the poll interval, whichever comes first."""
+    async def _idle(self, stopping: asyncio.Event) -> bool:
+        """Wait for a kick, the stop, or the poll interval, whichever comes first; True for a kick."""
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
         try:
             await asyncio.wait(waits, timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for wait in waits:
                 wait.cancel()
+        return self._wake.is_set()

@@ -57,7 +57,7 @@ def _to_ms(moment: datetime) -> int:
 
 
 class CqlGraphStore:
-    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[], None] = lambda: None):
+    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[str], None] = lambda key: None):
         self._session = session
         self._ks = keyspace
         self._outbox = outbox
@@ -84,7 +84,7 @@ class CqlGraphStore:
             return
         await cql.execute_batch(self._session, statements)
         if change.events:
-            self._on_commit()
+            self._on_commit(str(change.actor_id))
 
     def _insert_edge(self, edge: Edge) -> list[tuple[str, tuple]]:
         t = _TABLES[edge.relation]

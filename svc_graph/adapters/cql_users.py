@@ -21,7 +21,7 @@ _UPDATABLE = ("display_name", "bio")
 
 
 class CqlUserStore:
-    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[], None] = lambda: None):
+    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[str], None] = lambda key: None):
         self._session = session
         self._ks = keyspace
         self._outbox = outbox
@@ -67,7 +67,7 @@ class CqlUserStore:
 
     async def announce_created(self, event: UserCreated) -> None:
         await self._outbox.append(outbox_event(event), key=str(event.user.user_id))
-        self._on_commit()
+        self._on_commit(str(event.user.user_id))
 
     async def get(self, user_id: int) -> User | None:
         rows = rows_of(await self._run(f"SELECT {_PROFILE_COLUMNS} FROM {self._ks}.users WHERE user_id = ?", (user_id,)))
@@ -107,7 +107,7 @@ class CqlUserStore:
             self._session,
             [(statement, values), self._outbox.insert_statement(outbox_event(event), key=str(user.user_id))],
         )
-        self._on_commit()
+        self._on_commit(str(user.user_id))
 
 
 def _user(row) -> User:

@@ -50,7 +50,7 @@ def _draft(author_id: int, row: Any) -> CommentDraft:
 
 
 class CqlCommentStore:
-    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[], None] = lambda: None):
+    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[str], None] = lambda key: None):
         self._cql = CqlStatements(session)
         self._ks = keyspace
         self._outbox = outbox

@@ -37,7 +37,7 @@ def _like(row: Any) -> Like:
 
 
 class CqlLikeStore:
-    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[], None] = lambda: None):
+    def __init__(self, session: Session, keyspace: str, outbox: CqlOutbox, on_commit: Callable[[str], None] = lambda key: None):
         self._cql = CqlStatements(session)
         self._ks = keyspace
         self._outbox = outbox

@@ -78,7 +78,7 @@ async def commit(
     events: Sequence[TweetEvent],
     *,
     actor_id: int,
-    on_commit: Callable[[], None],
+    on_commit: Callable[[str], None],
 ) -> None:
     """The changes and the outbox rows of their events in ONE logged batch: stored together or not at
     all. Keyed by the actor: one user's events are published in the order they were committed."""
@@ -86,4 +86,4 @@ async def commit(
     batch += [outbox.insert_statement(outbox_event(event), key=str(actor_id)) for event in events]
     await statements.batch(batch)
     if events:
-        on_commit()  # wakes the outbox relay
+        on_commit(str(actor_id))  # wakes the outbox relay for the shard of the actor

@@ -110,7 +110,7 @@ class CqlTweetStore:
         session: Session,
         keyspace: str,
         outbox: CqlOutbox,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[str], None] = lambda key: None,
         *,
         max_scanned_rows: int = MAX_SCANNED_ROWS,
     ):

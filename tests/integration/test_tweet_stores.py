@@ -57,8 +57,8 @@ class Service:
         # users of this test only, so tests sharing the keyspace never see each other's rows
         self.ann, self.bob = (uuid.uuid4().int >> 68 for _ in range(2))
         self.session, self.keyspace = deps.cql, keyspace
-        self.kicks = 0
-        outbox = CqlOutbox(deps.cql, keyspace)
+        self.kicks: list[str] = []
+        outbox = self.cql_outbox = CqlOutbox(deps.cql, keyspace)
         self.store = CqlTweetStore(deps.cql, keyspace, outbox, on_commit=self._kick, max_scanned_rows=max_scanned_rows)
         self.like_store = CqlLikeStore(deps.cql, keyspace, outbox, on_commit=self._kick)
         self.comment_store = CqlCommentStore(deps.cql, keyspace, outbox, on_commit=self._kick)
@@ -82,15 +82,15 @@ class Service:
         self.comments = Comments(self.store, self.comment_store, self.cache, self.users, self.reader, SnowflakeIds(),
                                  self.clock, settings)
 
-    def _kick(self) -> None:
-        self.kicks += 1
+    def _kick(self, key: str) -> None:
+        self.kicks.append(key)
 
     async def rows(self, query: str, *parameters) -> list:
         return list(await cql.execute(self.session, query.format(ks=self.keyspace), parameters or None) or ())
 
     async def outbox(self) -> list:
         """The outbox rows of this test's users' events (every payload starts with actor_user_id)."""
-        rows = await self.rows("SELECT subject, payload, msg_id FROM {ks}.outbox")
+        rows = await self.rows("SELECT shard, subject, payload, msg_id FROM {ks}.outbox")
         mine = {str(self.ann), str(self.bob)}
         return [r for r in rows if events_pb2.TweetDeleted.FromString(r.payload).actor_user_id in mine]
 
@@ -113,7 +113,9 @@ async def test_a_post_is_one_batch_with_its_outbox_row(deps):
     assert list(created.mentioned_user_ids) == [str(BOB)]
     assert created.occurred_at.ToDatetime(tzinfo=timezone.utc) == tweet.create_time
     assert by_subject["tweet.created"].msg_id == created.event_id
-    assert service.kicks == 1  # the relay was woken
+    # the relay was woken for the shard the events went to: the author's
+    assert service.kicks == [str(ANN)]
+    assert {row.shard for row in await service.outbox()} == {service.cql_outbox.shard_of(str(ANN))}
 
 
 async def test_concurrent_creates_with_one_request_id_make_one_tweet(deps):

@@ -25,6 +25,10 @@ class FakeOutbox:
         self.deleted: list[str] = []
         self.fail_deletes = 0
         self.reads: list[tuple[uuid.UUID | None, list[str]]] = []  # (after, msg ids returned) of each read
+        self.shards_read: list[int] = []  # the shard of each read
+
+    def shard_of(self, key: str) -> int:
+        return int(key) % self.shards
 
     def add(self, shard: int, msg_id: str, *, event_id: uuid.UUID | None = None) -> OutboxRow:
         row = OutboxRow(shard, event_id or _uuids.next(), f"test.{msg_id}", msg_id.encode(), msg_id)
@@ -39,6 +43,7 @@ class FakeOutbox:
         if after is not None:
             ordered = [row for row in ordered if row.event_id.time > after.time]
         self.reads.append((after, [row.msg_id for row in ordered[:limit]]))
+        self.shards_read.append(shard)
         return ordered[:limit]
 
     async def delete(self, shard: int, event_ids: Sequence[uuid.UUID]) -> None:
@@ -198,6 +203,35 @@ async def test_a_kick_wakes_the_relay_long_before_the_poll_interval():
         outbox.add(0, "e0")
         relay.kick()
         await until(lambda: publisher.published == ["e0"], timeout_s=1.0)
+
+
+async def test_a_kick_with_a_key_reads_only_that_key_s_shard():
+    outbox = FakeOutbox(shards=16)
+    publisher = FakePublisher(outbox)
+    relay = relay_for(outbox, publisher, poll_interval_s=30.0)
+    async with Running(relay):
+        await until(lambda: len(outbox.reads) >= 16)  # the first pass reads every shard, then idles
+        first_pass = len(outbox.reads)
+        outbox.add(5, "e0")
+        relay.kick("21")  # 21 % 16: shard 5
+        await until(lambda: publisher.published == ["e0"], timeout_s=1.0)
+        await until(lambda: len(outbox.reads) >= first_pass + 2)
+        await asyncio.sleep(0.05)
+    # shard 5 when kicked, then once more because that read found a row (there may be more)
+    assert outbox.shards_read[first_pass:] == [5, 5]
+
+
+async def test_a_row_no_kick_announced_is_found_by_the_poll():
+    outbox = FakeOutbox(shards=4)
+    publisher = FakePublisher(outbox)
+    relay = relay_for(outbox, publisher, poll_interval_s=0.2)
+    async with Running(relay):
+        await until(lambda: len(outbox.reads) >= 4)
+        outbox.add(3, "from-a-replica-that-died")
+        outbox.add(1, "kicked")
+        relay.kick("1")
+        await until(lambda: publisher.published == ["kicked"], timeout_s=0.15)
+        await until(lambda: "from-a-replica-that-died" in publisher.published, timeout_s=1.0)
 
 
 async def test_a_row_committed_a_little_late_is_found_from_the_cursor():
