@@ -21,7 +21,7 @@ from nats.aio.client import Client as NatsClient
 
 from mesh import cql, events
 from mesh.clients import peer_channel
-from mesh.config import Stack, env_float
+from mesh.config import Stack, env_float, env_int
 from mesh.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mesh.deps")
 
 REDIS_TIMEOUT_S = env_float("TM_REDIS_TIMEOUT_S", 0.5)
+REDIS_MAX_CONNECTIONS = env_int("TM_REDIS_MAX_CONNECTIONS", 100)
 ES_TIMEOUT_S = env_float("TM_ES_TIMEOUT_S", 2.0)
 S3_TIMEOUT_S = env_float("TM_S3_TIMEOUT_S", 5.0)
 STARTUP_WAIT_S = env_float("TM_STARTUP_WAIT_S", 60.0)
@@ -104,10 +105,14 @@ class Dependencies:
         self.cql = await cql.connect(self.stack, keyspace=self.stack.cql_keyspace, wait_s=STARTUP_WAIT_S)
 
     async def _open_redis(self) -> None:
-        client = aioredis.Redis.from_url(
-            self.stack.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
-            health_check_interval=30,
+        # A blocking pool: past max_connections a command waits for a free connection (within the
+        # timeout, and the caller's deadline around it) instead of failing at once, which redis-py's
+        # default pool does at 100: a burst of 120 likes then failed their cache invalidations.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.stack.redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S, health_check_interval=30,
         )
+        client = aioredis.Redis.from_pool(pool)
         self.redis = client
         await _retry_until_up(f"Redis at {self.stack.redis_url}", client.ping, STARTUP_WAIT_S)
 

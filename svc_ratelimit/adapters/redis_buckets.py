@@ -71,8 +71,9 @@ class RedisBuckets:
         self._prefix = prefix
         self._clock = clock
         self._take = redis.register_script(_TAKE)
-        # redis-py's pool refuses a command beyond its connection limit instead of waiting; a burst of
-        # checks waits here for a connection, within the caller's deadline
+        # redis-py's default pool refuses a command beyond its connection limit instead of waiting
+        # (mesh.deps gives the services a blocking pool, but a client made elsewhere may not be): a
+        # burst of checks waits here for a connection, within the caller's deadline
         self._slots = asyncio.Semaphore(redis.connection_pool.max_connections)
 
     def key_of(self, bucket: BucketId) -> str:
