@@ -104,6 +104,19 @@ async def test_many_timelines_are_read_and_written_in_one_go(redis, prefix):
     assert all([e.tweet_id for e in found[k].entries] == [BIG + 2, BIG + 1] for k in keys[:3])
 
 
+async def test_a_fan_out_to_hundreds_of_homes_reaches_every_cached_one(redis, prefix):
+    cache = RedisTimelineCache(redis, capacity=10, prefix=prefix)
+    keys = [TimelineKey.home(u) for u in range(1, 451)]  # several script calls' worth of homes
+    cached = keys[::37] + [keys[-1]]
+    await cache.begin_fill(cached)
+    for key in cached:
+        await cache.fill(key, _entries(1), complete=True)
+    await cache.add_where_cached(keys, _entries(2))
+    found = await cache.read(keys, None, 10)
+    assert set(found) == set(cached)  # no uncached home was created by the writer
+    assert all([e.tweet_id for e in found[k].entries] == [BIG + 2, BIG + 1] for k in cached)
+
+
 async def test_a_full_cached_timeline_stays_in_redis_compact_encoding(redis, prefix):
     cache = RedisTimelineCache(redis, prefix=prefix)  # the default capacity
     entries = [  # retweets: the longest members
