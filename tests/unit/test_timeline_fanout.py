@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from svc_timeline import metrics
@@ -186,6 +188,26 @@ async def test_fan_out_pages_through_every_follower():
     assert result.home_writes == len(followers) + 1
     assert h.graph.follower_pages_served == 4  # 11 followers in pages of 3
     assert all(h.homes.ids(f) for f in followers)
+
+
+async def test_the_next_page_of_followers_is_read_while_the_current_one_is_pushed():
+    h = Harness(settings=TimelineSettings(id_page_size=3))
+    followers = list(range(100, 111))
+    h.graph.add_users(ANN, *followers)
+    for follower in followers:
+        h.graph.follow(follower, ANN)
+    pages_read_at_each_push = []
+    insert_for_each = h.homes.insert_for_each
+
+    async def recording_insert(user_ids, entry):
+        await asyncio.sleep(0)  # a store call yields to the loop, where the read ahead runs
+        pages_read_at_each_push.append(h.graph.follower_pages_served)
+        await insert_for_each(user_ids, entry)
+
+    h.homes.insert_for_each = recording_insert
+    result = await h.fan_out.fan_out_tweet(h.world.post(ANN))
+    assert result.home_writes == len(followers) + 1
+    assert pages_read_at_each_push == [2, 3, 4, 4]  # one page ahead, and nothing past the last
 
 
 async def test_the_cache_is_only_updated_for_timelines_it_holds():
