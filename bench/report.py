@@ -137,8 +137,10 @@ def _target(text: str, figure: str | None, met: bool | None) -> dict[str, Any]:
 
 
 def _none_passed(sweep: Mapping[str, Any]) -> str:
-    """The figure of a sweep where no rate met the goal: the lowest rate tried and its p99."""
-    lowest = min(sweep["steps"], key=lambda step: step["rate_per_s"])
+    """The figure of a sweep where no rate met the goal: the lowest rate tried with enough requests
+    to have a p99 (else the lowest tried), and its p99."""
+    judged = [step for step in sweep["steps"] if step.get("judged", True)] or sweep["steps"]
+    lowest = min(judged, key=lambda step: step["rate_per_s"])
     p99 = _p99(lowest["summary"])
     return (f"no rate met it; lowest tried {lowest['rate_per_s']} req/s: "
             f"p99 {'-' if p99 is None else f'{p99:.1f}'} ms ({lowest['why']})")

@@ -139,12 +139,23 @@ class Goal:
     p99_ms: float
     max_error_rate: float = 0.001  # 0.1%
     kind: str | None = None  # judge one kind's figures (from "per_kind") instead of the whole run
+    # below this many requests a p99 is one of the few slowest (of 20 requests, the slowest): a run
+    # that small can neither pass nor fail a p99 goal
+    min_requests: int = 100
+
+    def _figures(self, summary: Mapping[str, Any]) -> Mapping[str, Any]:
+        return summary["per_kind"][self.kind] if self.kind else summary
+
+    def enough_requests(self, summary: Mapping[str, Any]) -> bool:
+        return self._figures(summary)["count"] >= self.min_requests
 
     def judge(self, summary: Mapping[str, Any]) -> tuple[bool, str]:
         """(passed, why not) for a run summary (stats.Summary plus openloop's run facts)."""
         if summary.get("generator_lagged"):
             return False, "the load generator could not send at the asked rate"
-        figures = summary["per_kind"][self.kind] if self.kind else summary
+        figures = self._figures(summary)
+        if not self.enough_requests(summary):
+            return False, f"{figures['count']} requests: too few to judge a p99 (at least {self.min_requests})"
         p99 = figures["latency_ms"]["p99"]
         if p99 is None:
             return False, "no ok answer"
@@ -171,11 +182,13 @@ def sweep(
     `run_at` returns an openloop.RunResult (anything with `.summary()`) or a summary dict. Rates
     double from `start_rate` until one fails (or `max_rate` passes), then bisect between the best
     pass and the lowest failure until they are within `resolution` (5%) of each other. If the start
-    rate already fails, rates halve until one passes. At most `max_steps` runs; with `max_total_s`,
+    rate already fails, rates halve until one passes, or until a run is too small to judge a p99
+    (Goal.min_requests): "nothing passed down to that rate". At most `max_steps` runs; with `max_total_s`,
     no step starts that would likely (judged by the last step's time) end past it.
 
     Returns {"goal": {...}, "best_rate_per_s": int | None, "stopped": why, "steps": [...]} where
-    each step is {"rate_per_s", "passed", "why", "elapsed_s", "summary"}.
+    each step is {"rate_per_s", "passed", "why", "elapsed_s", "summary", "judged"} ("judged": enough
+    requests for a p99).
     """
     if not 1 <= start_rate <= max_rate:
         raise ValueError(f"need 1 <= start_rate <= max_rate, got {start_rate}, {max_rate}")
@@ -195,7 +208,8 @@ def sweep(
         summary = result.summary() if hasattr(result, "summary") else dict(result)
         last_cost = clock() - step_began
         passed, why = goal.judge(summary)
-        steps.append({"rate_per_s": rate, "passed": passed, "why": why, "elapsed_s": last_cost, "summary": summary})
+        steps.append({"rate_per_s": rate, "passed": passed, "why": why, "elapsed_s": last_cost, "summary": summary,
+                      "judged": goal.enough_requests(summary)})
         if passed:
             best = rate if best is None else max(best, rate)
         else:
@@ -208,6 +222,9 @@ def sweep(
         elif best is None:  # nothing passed yet: go down
             if rate <= 1:
                 stopped = "nothing_passed"
+                break
+            if not goal.enough_requests(summary):  # lower rates send fewer still
+                stopped = "too_few_requests"
                 break
             rate = max(rate // 2, 1)
         else:

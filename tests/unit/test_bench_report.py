@@ -90,3 +90,16 @@ def test_write_with_nothing_measured_still_writes(tmp_path):
     paths = report.write({}, tmp_path, machine={})
     assert json.loads(paths["json"].read_text())["targets"][0]["met"] is None
     assert "## Targets" in paths["markdown"].read_text() and paths["plots"] == []
+
+
+def test_a_sweep_where_nothing_passed_reports_its_lowest_rate_that_had_a_p99():
+    def run_at(rate: int) -> dict:  # p99 80 ms at every rate; 100 requests per run at 100 req/s
+        return run_summary({"all": 80.0}, rate=rate) if rate >= 100 else {
+            **run_summary({"all": 80.0}, rate=rate), "count": 50}
+
+    sweep = stats.sweep(run_at, Goal(p99_ms=25), start_rate=400, max_rate=8000)
+    assert [step["rate_per_s"] for step in sweep["steps"]] == [400, 200, 100, 50]
+    assert sweep["stopped"] == "too_few_requests"
+    results = {**fake_results(), "sweep": {**fake_results()["sweep"], "mixed": sweep}}
+    (mixed,) = [t for t in report.evaluate_targets(results) if t["target"].startswith("mixed")]
+    assert mixed["figure"] == "no rate met it; lowest tried 100 req/s: p99 80.0 ms (p99 80.0 ms > 25 ms)"

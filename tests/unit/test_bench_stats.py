@@ -153,3 +153,20 @@ def test_sweep_counts_errors_and_generator_lag_as_failures():
     assert found["best_rate_per_s"] == 100
     goal = Goal(p99_ms=25)
     assert goal.judge({**erring(50), "generator_lagged": True})[1] == "the load generator could not send at the asked rate"
+
+
+def test_a_run_too_small_to_have_a_p99_neither_passes_nor_takes_the_sweep_lower():
+    """At 3 req/s a 20 s run has 60 requests: its p99 is its slowest one, no figure to judge on."""
+
+    def slow_tail(rate: int) -> dict:  # one request in 20 takes 40 ms, at every rate
+        count = rate * 20
+        samples = [ok(40.0) if n % 20 == 0 else ok(4.0) for n in range(count)]
+        return {**stats.summarize(samples, 20.0), "generator_lagged": False}
+
+    found = stats.sweep(slow_tail, Goal(p99_ms=25), start_rate=50, max_rate=1000)
+    assert [s["rate_per_s"] for s in found["steps"]] == [50, 25, 12, 6, 3]
+    assert found["best_rate_per_s"] is None and found["stopped"] == "too_few_requests"
+    assert [s["why"] for s in found["steps"]][-2:] == [
+        "p99 40.0 ms > 25 ms", "60 requests: too few to judge a p99 (at least 100)"]
+    fast_but_small = {**stats.summarize([ok(4.0)] * 60, 20.0), "generator_lagged": False}
+    assert Goal(p99_ms=25).judge(fast_but_small) == (False, "60 requests: too few to judge a p99 (at least 100)")
