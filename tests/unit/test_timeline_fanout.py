@@ -178,12 +178,17 @@ async def test_a_home_is_trimmed_to_its_capacity():
     assert h.homes.ids(BOB) == [t.tweet_id for t in reversed(posted)][:5]
 
 
-async def test_fan_out_pages_through_every_follower():
+def ann_with_eleven_followers_in_pages_of_three() -> tuple[Harness, list[int]]:
     h = Harness(settings=TimelineSettings(id_page_size=3))
     followers = list(range(100, 111))
     h.graph.add_users(ANN, *followers)
     for follower in followers:
         h.graph.follow(follower, ANN)
+    return h, followers
+
+
+async def test_fan_out_pages_through_every_follower():
+    h, followers = ann_with_eleven_followers_in_pages_of_three()
     result = await h.fan_out.fan_out_tweet(h.world.post(ANN))
     assert result.home_writes == len(followers) + 1
     assert h.graph.follower_pages_served == 4  # 11 followers in pages of 3
@@ -191,11 +196,7 @@ async def test_fan_out_pages_through_every_follower():
 
 
 async def test_the_next_page_of_followers_is_read_while_the_current_one_is_pushed():
-    h = Harness(settings=TimelineSettings(id_page_size=3))
-    followers = list(range(100, 111))
-    h.graph.add_users(ANN, *followers)
-    for follower in followers:
-        h.graph.follow(follower, ANN)
+    h, followers = ann_with_eleven_followers_in_pages_of_three()
     pages_read_at_each_push = []
     insert_for_each = h.homes.insert_for_each
 
