@@ -59,11 +59,14 @@ class ConsumerSpec:
     # redelivery delays after a nak/timeout, growing; the last one repeats
     backoff_s: tuple[float, ...] = ()
     max_ack_pending: int = 1000
+    # the events from the durable's creation on only: for a consumer whose work is worthless
+    # after a while (the stream's backlog of a week would only be replayed for nothing)
+    from_creation_on: bool = False
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.durable,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.NEW if self.from_creation_on else DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait_s,
             max_deliver=self.max_deliver,
@@ -106,6 +109,9 @@ DELIVERY_RETRY_DELAYS_S = delivery_retry_delays()
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted", "tweet.retweet_undone")),
     ConsumerSpec("GRAPH", "timeline-graph", ("graph.>",)),
+    # apart from timeline-fanout, so a like is not held up behind a big fan-out in the same batch;
+    # it only makes rendered pages (which live 30 s) stale, so older likes need not be replayed
+    ConsumerSpec("TWEETS", "timeline-readers", ("tweet.liked", "tweet.unliked"), from_creation_on=True),
     ConsumerSpec("TWEETS", "search-indexer", ("tweet.>",)),
     ConsumerSpec("GRAPH", "search-users", ("graph.user.>",)),
     ConsumerSpec("TWEETS", "notify-tweets", ("tweet.>",)),

@@ -7,6 +7,7 @@ mesh.errors, so the one table there turns each into its gRPC status.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,19 @@ def first_of_each_content(
             seen.add(content)
             kept.append(tagged)
     return kept
+
+
+def page_fingerprint(entries: Sequence[tuple[TimelineKey, TimelineEntry]]) -> str:
+    """What a page was built from: every entry, and the timeline it came from. A rendered page
+    serves again only a merge that gives the same fingerprint, so a tweet added to or removed from
+    the timelines behind it, or a change of merge sources, makes it a miss."""
+    digest = hashlib.blake2b(digest_size=12)
+    for key, entry in entries:
+        digest.update(
+            f"{key.kind.value}:{key.owner_id}:{entry.tweet_id}:{entry.author_id}:"
+            f"{entry.retweet_of_tweet_id or 0}:{entry.retweet_of_author_id or 0};".encode()
+        )
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

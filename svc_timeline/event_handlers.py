@@ -4,13 +4,15 @@ What each event does (subjects as published into the TWEETS and GRAPH streams, m
   tweet.created         fan the tweet out (FanOut.fan_out_tweet)
   tweet.retweeted       fan the retweet out, like a tweet of the retweeter
   tweet.deleted         remove the tweet everywhere it was written
-  tweet.retweet_undone  remove the retweet likewise (NOT in the `timeline-fanout` filter of
-                        mesh/events.py yet: until it is, a read drops an undone retweet when
-                        hydration no longer returns it)
+  tweet.retweet_undone  remove the retweet likewise
   graph.follow.created  backfill the followee's recent tweets into the follower's home
   graph.follow.deleted  remove the followee's tweets from the former follower's home
   graph.block.created   remove each user's tweets from the other's home
-Everything else (user and mute events...) needs nothing here: mutes are applied when a home is read.
+  graph.block.deleted,  graph.mute.created, graph.mute.deleted, tweet.liked, tweet.unliked:
+                        the actor's (and for a block, both users') rendered home pages are not
+                        served any more (they show what the reader mutes, blocks and likes)
+Everything else (user events...) needs nothing here: a profile change shows in rendered pages
+within their lifetime.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class TimelineEvents:
             "graph.follow.created": self._follow_created,
             "graph.follow.deleted": self._follow_deleted,
             "graph.block.created": self._block_created,
+            "graph.block.deleted": self._block_deleted,
+            "graph.mute.created": self._actor_changed(events_pb2.MuteCreated),
+            "graph.mute.deleted": self._actor_changed(events_pb2.MuteDeleted),
+            "tweet.liked": self._actor_changed(events_pb2.LikeCreated),
+            "tweet.unliked": self._actor_changed(events_pb2.LikeDeleted),
         }
 
     async def handle(self, subject: str, payload: bytes, still_working: StillWorking) -> None:
@@ -87,3 +94,16 @@ class TimelineEvents:
         event = decode_event(events_pb2.BlockCreated, payload)
         await self._fan_out.apply_block(event_id_field("actor_user_id", event.actor_user_id),
                                         event_id_field("blocked_user_id", event.blocked_user_id))
+
+    async def _block_deleted(self, payload: bytes, still_working: StillWorking) -> None:
+        event = decode_event(events_pb2.BlockDeleted, payload)
+        await self._fan_out.readers_changed([event_id_field("actor_user_id", event.actor_user_id),
+                                             event_id_field("blocked_user_id", event.blocked_user_id)])
+
+    def _actor_changed(self, message: type) -> Callable[[bytes, StillWorking], Awaitable[None]]:
+        """A handler for an event whose actor, as a reader, sees their home differently now."""
+        async def handle(payload: bytes, still_working: StillWorking) -> None:
+            event = decode_event(message, payload)
+            await self._fan_out.readers_changed([event_id_field("actor_user_id", event.actor_user_id)])
+
+        return handle

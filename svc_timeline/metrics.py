@@ -23,6 +23,11 @@ STALE_ENTRIES_REMOVED = Counter(
     "Entries a read found deleted or hidden and removed from the timeline it came from.",
     ["kind"],
 )
+RENDERED_PAGES = Counter(
+    "timeline_rendered_pages_total",
+    "First home pages served from their rendered copy (hit) or rendered afresh and kept (miss).",
+    ["result"],
+)
 EVENTS = Counter(
     "timeline_events_total",
     "Events consumed from JetStream, by durable consumer and outcome (ack, retry, rejected).",

@@ -147,6 +147,51 @@ class TimelineCache(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RenderedPage:
+    """A reader's first home page as it was served: the hydrated tweets, and the fingerprint of
+    the entries they were rendered from (domain.page_fingerprint)."""
+
+    fingerprint: str
+    tweets: list[HydratedTweet]
+
+
+@dataclass(frozen=True)
+class RenderedPageLookup:
+    """`page`: the stored page, None on a miss. `as_of`: the reader's state the lookup saw, to
+    store a freshly rendered page with (opaque; None when the cache could not answer)."""
+
+    page: RenderedPage | None
+    as_of: str | None
+
+
+class RenderedHomePages(Protocol):
+    """Readers' first home pages, hydrated and filtered, as last served (Redis): a read whose
+    entries did not change answers from here instead of asking the tweet and graph services again.
+
+    What a page may miss, and for how long:
+      - the entries behind it: never (the reader compares fingerprints);
+      - the reader's own state (their likes, follows, blocks, mutes): until the event of the change
+        is consumed and `forget` replaces the reader's version, so a page stored under the old one
+        is never served again;
+      - everyone else's changes (counts, profiles, an original deleted under a retweet): at most
+        `max_age_s`, the page's lifetime.
+    Lookups never raise (a miss); `store` is best effort; `forget` raises Unavailable so the event
+    is retried.
+    """
+
+    async def lookup(self, reader_id: int, page_size: int) -> RenderedPageLookup: ...
+
+    async def store(self, reader_id: int, page_size: int, page: RenderedPage, as_of: str | None) -> None:
+        """Keep a page rendered after the lookup that answered `as_of`: if the reader's state
+        changed in between, it is never served."""
+        ...
+
+    async def forget(self, reader_ids: Sequence[int]) -> None:
+        """These readers' own state changed: none of their stored pages is served any more."""
+        ...
+
+
 class FollowerDirectory(Protocol):
     """The follow graph, as the graph service answers it (GraphService internal RPCs)."""
 

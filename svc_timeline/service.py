@@ -41,8 +41,18 @@ from svc_timeline.domain import (
     TimelineSlice,
     first_of_each_content,
     merge_newest_first,
+    page_fingerprint,
 )
-from svc_timeline.ports import FollowerDirectory, HomeTimelineStore, TimelineCache, TweetDirectory, UserTimelineStore
+from svc_timeline.ports import (
+    FollowerDirectory,
+    HomeTimelineStore,
+    RenderedHomePages,
+    RenderedPage,
+    RenderedPageLookup,
+    TimelineCache,
+    TweetDirectory,
+    UserTimelineStore,
+)
 
 log = logging.getLogger("svc_timeline.service")
 
@@ -92,12 +102,14 @@ class FanOut:
         user_timelines: UserTimelineStore,
         cache: TimelineCache,
         graph: FollowerDirectory,
+        pages: RenderedHomePages,
         settings: TimelineSettings = TimelineSettings(),
     ):
         self._homes = homes
         self._user_timelines = user_timelines
         self._cache = cache
         self._graph = graph
+        self._pages = pages
         self._settings = settings
 
     async def fan_out_tweet(self, entry: TimelineEntry, still_working: StillWorking = _nothing) -> FanOutResult:
@@ -156,6 +168,7 @@ class FanOut:
             return 0
         # a new celebrity among the follows must be merged from the next read on
         await self._cache.forget_merge_sources([follower_id])
+        await self._pages.forget([follower_id])
         if not relationships.get(followee_id, Relationship()).following:
             return 0  # unfollowed (or blocked) since: a late or redelivered event
         if followee.celebrity:
@@ -178,6 +191,7 @@ class FanOut:
         # invalidate rather than edit: the cache cannot select by author, and a read rebuilds it
         await self._cache.invalidate([TimelineKey.home(follower_id)])
         await self._cache.forget_merge_sources([follower_id])
+        await self._pages.forget([follower_id])
         return removed
 
     async def apply_block(self, blocker_id: int, blocked_id: int) -> None:
@@ -187,6 +201,12 @@ class FanOut:
             await self._homes.remove_matching(reader_id, lambda entry, other=other_id: other in entry.authors())
         await self._cache.invalidate([TimelineKey.home(blocker_id), TimelineKey.home(blocked_id)])
         await self._cache.forget_merge_sources([blocker_id, blocked_id])
+        await self._pages.forget([blocker_id, blocked_id])
+
+    async def readers_changed(self, user_ids: Sequence[int]) -> None:
+        """These readers' own state changed in a way their home's entries do not show (a like, a
+        mute, an unblock): their rendered pages are not served any more."""
+        await self._pages.forget(user_ids)
 
     async def _noted_celebrity(self, author_id: int, first_page: FollowerPage) -> bool:
         """Whether the author is a celebrity, as the first page of their followers says; told to
@@ -242,7 +262,9 @@ class FanOut:
 
 class TimelineReader:
     """GetHomeTimeline and GetUserTimeline: slices from the cache or the store, merged, hydrated
-    in one call per page, filtered for the reader."""
+    in one call per page, filtered for the reader. A first home page is kept rendered
+    (RenderedHomePages): a read whose merged entries are the same as last time answers it without
+    hydrating again."""
 
     def __init__(
         self,
@@ -251,6 +273,7 @@ class TimelineReader:
         cache: TimelineCache,
         graph: FollowerDirectory,
         tweets: TweetDirectory,
+        pages: RenderedHomePages,
         settings: TimelineSettings = TimelineSettings(),
     ):
         self._homes = homes
@@ -258,6 +281,7 @@ class TimelineReader:
         self._cache = cache
         self._graph = graph
         self._tweets = tweets
+        self._pages = pages
         self._settings = settings
 
     async def home(self, caller: int | None, requested_page_size: int, page_token: str) -> TimelinePage:
@@ -265,11 +289,21 @@ class TimelineReader:
         key = TimelineKey.home(reader)
         before = _cursor(page_token, key)
         size = page_size(requested_page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        home_slices, merged_slices = await _gather(
-            self._slices([key], before, size), self._merged_slices(reader, before, size)
+        first_page = before is None  # the page readers refresh: the only one kept rendered
+        home_slices, merged_slices, rendered = await gather_bounded(
+            [
+                self._slices([key], before, size),
+                self._merged_slices(reader, before, size),
+                self._pages.lookup(reader, size) if first_page else _no_rendered_page(),
+            ],
+            3,
         )
         page = merge_newest_first([*home_slices, *merged_slices], size)
         tagged = list(page.entries)
+        fingerprint = page_fingerprint(tagged)
+        if rendered.page is not None and rendered.page.fingerprint == fingerprint:
+            metrics.RENDERED_PAGES.labels("hit").inc()
+            return TimelinePage(rendered.page.tweets, _next_page_token(key, page))
         authors = {author for _, entry in tagged for author in entry.authors()} - {reader}
         hydrated, relationships = await _gather(
             self._tweets.hydrate([entry.tweet_id for _, entry in tagged]),
@@ -284,6 +318,10 @@ class TimelineReader:
                 stale.append(tagged_entry)
         await self._drop_stale(stale)
         tweets = [hydrated[entry.tweet_id] for _, entry in first_of_each_content(shown)]
+        if first_page:
+            metrics.RENDERED_PAGES.labels("miss").inc()
+            if not stale:  # a page that dropped entries is not kept: the next read's entries differ
+                await self._pages.store(reader, size, RenderedPage(fingerprint, tweets), rendered.as_of)
         return TimelinePage(tweets, _next_page_token(key, page))
 
     async def user(self, caller: int | None, user_id: int, requested_page_size: int, page_token: str) -> TimelinePage:
@@ -456,6 +494,10 @@ def _gone_for_everyone(
         return not relationships.get(entry.author_id, Relationship()).blocked_by
     original_author = entry.retweet_of_author_id
     return original_author is not None and not relationships.get(original_author, Relationship()).blocked_by
+
+
+async def _no_rendered_page() -> RenderedPageLookup:
+    return RenderedPageLookup(None, None)
 
 
 async def _no_relationships() -> dict[int, Relationship]:

@@ -20,8 +20,9 @@ from svc_timeline.domain import (
     TimelineEntry,
     TimelineKey,
 )
-from svc_timeline.ports import CachedMergeSources, CachedSlice
+from svc_timeline.ports import CachedMergeSources, CachedSlice, RenderedPage, RenderedPageLookup
 from svc_timeline.service import FanOut, TimelineReader, TimelineSettings
+from tweetmesh.tweet.v1 import tweet_pb2
 
 
 def _newest_first(entries: Mapping[int, TimelineEntry], before: int | None, limit: int) -> list[TimelineEntry]:
@@ -211,6 +212,39 @@ class NoCache(FakeTimelineCache):
         return None
 
 
+class FakeRenderedPages:
+    """The semantics of adapters/redis_rendered_pages.py without Redis: pages by (reader, size),
+    each under the reader's version when it was looked up; `expire()` ends every page's lifetime,
+    `keeps=False` keeps none (like max_age_s=0), `broken = True` behaves like an unreachable Redis."""
+
+    def __init__(self, keeps: bool = True) -> None:
+        self._keeps = keeps
+        self.pages: dict[tuple[int, int], tuple[str, RenderedPage]] = {}
+        self._tokens = itertools.count(1)  # never reused, like the random tokens of Redis
+        self._versions: dict[int, int] = {}
+        self.broken = False
+
+    def expire(self) -> None:
+        self.pages.clear()
+
+    async def lookup(self, reader_id: int, page_size: int) -> RenderedPageLookup:
+        if self.broken or not self._keeps:
+            return RenderedPageLookup(None, None)
+        as_of = str(self._versions.get(reader_id, 0))
+        stored_as_of, page = self.pages.get((reader_id, page_size), (None, None))
+        return RenderedPageLookup(page if stored_as_of == as_of else None, as_of)
+
+    async def store(self, reader_id: int, page_size: int, page: RenderedPage, as_of: str | None) -> None:
+        if not self.broken and self._keeps and as_of is not None:
+            self.pages[(reader_id, page_size)] = (as_of, page)
+
+    async def forget(self, reader_ids: Sequence[int]) -> None:
+        if self.broken:
+            raise Unavailable("cache down", reason="TIMELINE_CACHE_UNAVAILABLE")
+        for reader_id in reader_ids:
+            self._versions[reader_id] = next(self._tokens)
+
+
 class FakeGraph:
     """Users, follows, blocks and mutes; celebrities are named explicitly (no threshold)."""
 
@@ -305,12 +339,21 @@ class FakeTweets:
                 continue
             tweet = self.tweets[tweet_id]
             original = tweet.retweet_of_tweet_id
+            original_visible = original is None or self._visible(original, reader)
             found[tweet_id] = HydratedTweet(
-                tweet_id, tweet.author_id, original,
-                original_visible=original is None or self._visible(original, reader),
-                body=tweet,
+                tweet_id, tweet.author_id, original, original_visible=original_visible,
+                body=self._body(tweet, with_original=original is not None and original_visible),
             )
         return found
+
+    def _body(self, tweet: FakeTweet, with_original: bool) -> tweet_pb2.Tweet:
+        """The message svc_tweet would answer (ids and the original of a visible retweet only)."""
+        body = tweet_pb2.Tweet(tweet_id=str(tweet.tweet_id), author_id=str(tweet.author_id))
+        if tweet.retweet_of_tweet_id is not None:
+            body.retweet_of_tweet_id = str(tweet.retweet_of_tweet_id)
+            if with_original:
+                body.retweeted_tweet.CopyFrom(self._body(self.tweets[tweet.retweet_of_tweet_id], with_original=False))
+        return body
 
 
 class World:
@@ -335,7 +378,12 @@ class World:
 class Harness:
     """The use cases over fakes, wired like main.py wires the adapters."""
 
-    def __init__(self, cache: FakeTimelineCache | None = None, settings: TimelineSettings | None = None):
+    def __init__(
+        self,
+        cache: FakeTimelineCache | None = None,
+        settings: TimelineSettings | None = None,
+        pages: FakeRenderedPages | None = None,
+    ):
         self.settings = settings or TimelineSettings()
         self.graph = FakeGraph()
         self.reading_as: int | None = None
@@ -343,9 +391,13 @@ class Harness:
         self.homes = FakeHomeTimelines()
         self.user_timelines = FakeUserTimelines()
         self.cache = cache if cache is not None else FakeTimelineCache()
+        # none kept unless asked: most tests change the fakes directly, with no event to forget pages
+        self.pages = pages if pages is not None else FakeRenderedPages(keeps=False)
         self.world = World(self.graph, self.tweets)
-        self.fan_out = FanOut(self.homes, self.user_timelines, self.cache, self.graph, self.settings)
-        self.reader = TimelineReader(self.homes, self.user_timelines, self.cache, self.graph, self.tweets, self.settings)
+        self.fan_out = FanOut(self.homes, self.user_timelines, self.cache, self.graph, self.pages, self.settings)
+        self.reader = TimelineReader(
+            self.homes, self.user_timelines, self.cache, self.graph, self.tweets, self.pages, self.settings
+        )
 
     async def post(self, author: int) -> TimelineEntry:
         entry = self.world.post(author)

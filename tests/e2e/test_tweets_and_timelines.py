@@ -89,6 +89,24 @@ def test_a_deleted_tweet_disappears_from_home_user_timeline_and_reads(gateway, a
     wait_until(lambda: tweet_id not in home_ids(gateway, reader), 2.0)
 
 
+def test_the_readers_own_like_and_mute_show_on_the_next_home_reads(gateway, author, reader):
+    # the first home page is kept rendered: the reader's own changes must still reach it (by their events)
+    assert follow(gateway, reader, author)[0] == 200
+    _, _, body = compose(gateway, author, "like me from your home")
+    tweet_id = body["tweetId"]
+    wait_until(lambda: tweet_id in home_ids(gateway, reader), 2.0)
+
+    def liked_on_home() -> bool:
+        _, _, home = http("GET", f"{gateway}/v1/timelines/home?pageSize=50", headers=reader["auth"])
+        return any(t["tweetId"] == tweet_id and t.get("callerLiked") for t in home.get("tweets", []))
+
+    assert not liked_on_home()
+    assert http("POST", f"{gateway}/v1/like/{tweet_id}", {}, headers=reader["auth"])[0] == 200
+    wait_until(liked_on_home, 2.0)
+    assert http("POST", f"{gateway}/v1/mutes/{author['id']}", {}, headers=reader["auth"])[0] == 200
+    wait_until(lambda: tweet_id not in home_ids(gateway, reader), 2.0)
+
+
 def test_only_the_author_may_delete(gateway, author, reader):
     _, _, body = compose(gateway, author, "mine alone")
     code, _, answer = http("DELETE", f"{gateway}/v1/tweet/{body['tweetId']}", headers=reader["auth"])

@@ -18,6 +18,7 @@ from mesh.event_consumer import EventConsumer
 from mesh.schema import migrate_cql
 from svc_timeline.adapters.cql_home import CqlHomeTimelines
 from svc_timeline.adapters.cql_user_timeline import CqlUserTimelines
+from svc_timeline.adapters.redis_rendered_pages import RedisRenderedPages
 from svc_timeline.adapters.redis_timeline_cache import RedisTimelineCache
 from svc_timeline.event_handlers import TimelineEvents
 from svc_timeline.metrics import EVENTS
@@ -122,6 +123,7 @@ async def scratch_stores(stack):
         CqlHomeTimelines(session, scratch.cql_keyspace),
         CqlUserTimelines(session, scratch.cql_keyspace),
         RedisTimelineCache(deps.redis, prefix=prefix),
+        RedisRenderedPages(deps.redis, max_age_s=30, prefix=prefix),
     )
     async for key in deps.redis.scan_iter(match=f"{prefix}:*"):
         await deps.redis.delete(key)
@@ -134,7 +136,7 @@ async def scratch_stores(stack):
 
 async def test_tweets_flow_from_the_bus_into_homes_once_and_out_again(js, scratch_stream, scratch_stores):
     name, root = scratch_stream
-    homes, user_timelines, cache = scratch_stores
+    homes, user_timelines, cache, pages = scratch_stores
     graph = FakeGraph()
     ann, bob, star = 2001, 2002, 2099
     graph.add_users(ann, bob, star)
@@ -144,8 +146,8 @@ async def test_tweets_flow_from_the_bus_into_homes_once_and_out_again(js, scratc
     reading_as = {"user": bob}
     tweets = FakeTweets(graph, lambda: reading_as["user"])
     world = World(graph, tweets, first_id=(1 << 60))
-    fan_out = FanOut(homes, user_timelines, cache, graph)
-    reader = TimelineReader(homes, user_timelines, cache, graph, tweets)
+    fan_out = FanOut(homes, user_timelines, cache, graph, pages)
+    reader = TimelineReader(homes, user_timelines, cache, graph, tweets, pages)
     handlers = TimelineEvents(fan_out)
 
     async def handle(subject: str, payload: bytes, still_working) -> None:

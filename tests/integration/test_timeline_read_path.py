@@ -14,6 +14,7 @@ from mesh.deps import Dependencies
 from mesh.schema import migrate_cql
 from svc_timeline.adapters.cql_home import CqlHomeTimelines
 from svc_timeline.adapters.cql_user_timeline import CqlUserTimelines
+from svc_timeline.adapters.redis_rendered_pages import RedisRenderedPages
 from svc_timeline.adapters.redis_timeline_cache import RedisTimelineCache
 from svc_timeline.domain import TimelineKey
 from svc_timeline.service import FanOut, TimelineReader
@@ -64,7 +65,8 @@ async def test_home_pages_list_every_tweet_once_whatever_the_cache_state(stack, 
     tweets = FakeTweets(graph, lambda: READER)
     world = World(graph, tweets, first_id=(1 << 60))
     small_cache = RedisTimelineCache(redis, capacity=5, prefix=prefix)
-    fan_out = FanOut(homes, user_timelines, small_cache, graph)
+    pages = RedisRenderedPages(redis, max_age_s=30, prefix=prefix)
+    fan_out = FanOut(homes, user_timelines, small_cache, graph, pages)
 
     posted = []
     for author in (ANN, STAR, BOB, ANN, STAR, READER, BOB, ANN, STAR, ANN, BOB, STAR, ANN):
@@ -73,7 +75,7 @@ async def test_home_pages_list_every_tweet_once_whatever_the_cache_state(stack, 
         posted.append(entry.tweet_id)
     expected = sorted(posted, reverse=True)
 
-    reader = TimelineReader(homes, user_timelines, small_cache, graph, tweets)
+    reader = TimelineReader(homes, user_timelines, small_cache, graph, tweets, pages)
     assert await _walk(reader, READER, 4) == expected  # cold: first page fills the cache
     assert await redis.exists(small_cache.key_of(TimelineKey.home(READER)))
     assert await _walk(reader, READER, 4) == expected  # warm, and too small for the deeper pages
@@ -85,7 +87,10 @@ async def test_home_pages_list_every_tweet_once_whatever_the_cache_state(stack, 
 
     dead = aioredis.Redis.from_url(f"redis://{stack.host}:1/0", socket_timeout=0.2, socket_connect_timeout=0.2)
     try:
-        without_cache = TimelineReader(homes, user_timelines, RedisTimelineCache(dead, prefix=prefix), graph, tweets)
+        without_cache = TimelineReader(
+            homes, user_timelines, RedisTimelineCache(dead, prefix=prefix), graph, tweets,
+            RedisRenderedPages(dead, max_age_s=30, prefix=prefix),
+        )
         assert await _walk(without_cache, READER, 4) == [newer.tweet_id, *expected]  # Redis down: the store serves
     finally:
         await dead.aclose()
