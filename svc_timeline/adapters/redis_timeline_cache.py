@@ -78,15 +78,27 @@ _PENDING, _READY, _COMPLETE = b"!pending", b"!ready", b"!complete"
 _LOWEST_ENTRY = "[0"  # lexicographic range start that leaves the markers out
 _FILL_WINDOW_S = 30  # a filler that dies leaves its !pending key behind at most this long
 _KEYS_PER_PIPELINE = 1000
-# timelines per add script: bounds how long one call holds Redis (measured: 0.2 ms for 200 homes, 5%
-# of them cached)
-_KEYS_PER_ADD = 200
+# timelines per add or read script: bounds how long one call holds Redis (measured: 0.2 ms to add
+# to 200 homes, 5% of them cached)
+_KEYS_PER_SCRIPT = 200
 
+# KEYS: the timelines; ARGV[1] the upper bound, ARGV[2] the limit, ARGV[3] the TTL. Per timeline,
+# 0 when it is not cached (or still being filled), else {complete, members}. Many timelines per call,
+# not a pipeline of one call each: redis-py precedes every pipeline holding a script with a SCRIPT
+# EXISTS round trip, which doubled the cost of the most frequent read. On a Redis Cluster, as for
+# _ADD, the keys of one call would have to share a hash slot.
 _READ = """
-if not redis.call('ZSCORE', KEYS[1], '!ready') then return false end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local complete = redis.call('ZSCORE', KEYS[1], '!complete') and 1 or 0
-return {complete, redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '[0', 'LIMIT', 0, tonumber(ARGV[2]))}
+local found = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('ZSCORE', key, '!ready') then
+    redis.call('EXPIRE', key, ARGV[3])
+    local complete = redis.call('ZSCORE', key, '!complete') and 1 or 0
+    found[i] = {complete, redis.call('ZREVRANGEBYLEX', key, ARGV[1], '[0', 'LIMIT', 0, tonumber(ARGV[2]))}
+  else
+    found[i] = 0
+  end
+end
+return found
 """
 
 # Shared by add and fill: keep at most ARGV[1] entries; trimming ends completeness.
@@ -265,12 +277,13 @@ class RedisTimelineCache:
         if not keys:
             return {}
         upper = "+" if before is None else f"({_tweet_key(before)}"
+        answers = []
         try:
             async with self._timeout():
-                pipe = self._redis.pipeline(transaction=False)
-                for key in keys:
-                    await self._read_script(keys=[self.key_of(key)], args=[upper, limit, self._ttl_s], client=pipe)
-                answers = await pipe.execute()
+                for batch in chunks(keys, _KEYS_PER_SCRIPT):
+                    answers.extend(await self._read_script(
+                        keys=[self.key_of(key) for key in batch], args=[upper, limit, self._ttl_s]
+                    ))
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("timeline cache unreadable, reading the store: %r", exc)
             return {}
@@ -339,7 +352,7 @@ class RedisTimelineCache:
             try:
                 async with self._timeout():
                     pipe = self._redis.pipeline(transaction=False)
-                    for script_keys in chunks(batch, _KEYS_PER_ADD):
+                    for script_keys in chunks(batch, _KEYS_PER_SCRIPT):
                         await self._add_script(
                             keys=[self.key_of(key) for key in script_keys], args=[self._capacity, *members], client=pipe
                         )
