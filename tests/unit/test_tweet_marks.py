@@ -136,3 +136,16 @@ async def test_a_change_the_cache_missed_asks_for_a_retry_which_shows_it(world, 
     assert await marks(world, tweet_id) == cached  # which is why the client was told to retry
     await change(world, tweet_id)  # the retry: nothing left to change, but it invalidates
     assert await marks(world, tweet_id) == after
+
+
+async def test_a_new_tweet_is_answered_without_reading_marks_but_a_quoted_one_has_its_own(world):
+    quoted = await world.post(BOB, "quote me")
+    await world.likes.like_tweet(ANN, quoted)
+    reads = store_reads(world)
+    plain = await world.tweets.create_tweet(ANN, "nobody can have liked this yet", request_id="r-plain")
+    assert (plain.caller_liked, plain.caller_retweeted) == (False, False)
+    assert reads == []  # a tweet whose id was never given out has no marks to read
+
+    quote = await world.tweets.create_tweet(ANN, "look", quoted_tweet_id=quoted)
+    assert quote.quoted is not None and quote.quoted.caller_liked
+    assert sorted(reads) == [("likes", ANN, [quoted]), ("retweets", ANN, [quoted])]
