@@ -39,15 +39,15 @@ def _user(profile: Profile) -> user_pb2.User:
     )
 
 
-def _relationship(relationship: Relationship) -> user_pb2.Relationship:
+RELATIONSHIP_FLAGS = frozenset({"following", "followed_by", "blocking", "blocked_by", "muting"})
+
+
+def _relationship(relationship: Relationship, flags: frozenset[str] = RELATIONSHIP_FLAGS) -> user_pb2.Relationship:
+    """The relationship with `flags` as computed, the others false (a read mask)."""
     return user_pb2.Relationship(
         user_id=str(relationship.user_id),
         target_user_id=str(relationship.target_user_id),
-        following=relationship.following,
-        followed_by=relationship.followed_by,
-        blocking=relationship.blocking,
-        blocked_by=relationship.blocked_by,
-        muting=relationship.muting,
+        **{flag: getattr(relationship, flag) for flag in flags},
     )
 
 
@@ -235,5 +235,11 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
     ) -> pb.BatchGetRelationshipsResponse:
         user_id = parse_id("user_id", request.user_id)
         targets = [parse_id(f"target_user_ids[{i}]", text) for i, text in enumerate(request.target_user_ids)]
-        relationships = await self._graph.relationships(user_id, targets)
-        return pb.BatchGetRelationshipsResponse(relationships=[_relationship(r) for r in relationships])
+        # the proto's rules allow only RELATIONSHIP_FLAGS as paths; none: all of them
+        flags = frozenset(request.read_mask.paths) or RELATIONSHIP_FLAGS
+        if flags == {"blocked_by"}:
+            blockers = await self._graph.blockers_among(user_id, targets)
+            relationships = [Relationship(user_id, target, blocked_by=target in blockers) for target in targets]
+        else:
+            relationships = await self._graph.relationships(user_id, targets)
+        return pb.BatchGetRelationshipsResponse(relationships=[_relationship(r, flags) for r in relationships])

@@ -54,6 +54,7 @@ from svc_graph.domain import (
     successor_refresh_token,
 )
 from svc_graph.ports import (
+    BlockerCache,
     Clock,
     CountCache,
     GraphStore,
@@ -81,6 +82,9 @@ class GraphSettings:
     max_page_size: int = 100
     default_id_page_size: int = 1000
     max_id_page_size: int = 5000
+    # a user blocked by more users than this has their blockers asked per candidate instead of
+    # cached whole (SocialGraph.blockers_among): bounds a cache entry and the read that fills it
+    max_cached_blockers: int = 1000
 
 
 async def relationships_between(graph: GraphStore, subject_id: int, target_ids: Sequence[int]) -> list[Relationship]:
@@ -401,7 +405,8 @@ class SocialGraph:
     follow and block commits second sees the first and repairs, so no follow survives a block.
 
     Relationships are read through the RelationshipCache, follow counts through the CountCache
-    (Profiles); every mutation ends in `_edges_changed`, which invalidates both for both users.
+    (Profiles), each user's blockers through the BlockerCache; every mutation ends in
+    `_edges_changed`, which invalidates what it may have changed of them.
     """
 
     def __init__(
@@ -409,6 +414,7 @@ class SocialGraph:
         graph: GraphStore,
         counts: CountCache,
         relationships: RelationshipCache,
+        blockers: BlockerCache,
         profiles: Profiles,
         ids: IdGenerator,
         clock: Clock,
@@ -417,6 +423,7 @@ class SocialGraph:
         self._graph = graph
         self._counts = counts
         self._relationships = relationships
+        self._blockers = blockers
         self._profiles = profiles
         self._ids = ids
         self._clock = clock
@@ -506,7 +513,7 @@ class SocialGraph:
         late_follows = await self._follows_between(me, blocked_id)
         if late_follows:
             await self._remove_follows(late_follows, actor_id=me)
-        await self._edges_changed(me, blocked_id)
+        await self._edges_changed(me, blocked_id, block=True)
 
     async def unblock(self, caller: int | None, blocked_id: int) -> None:
         """Lift a block; follows removed by it stay removed. Idempotent."""
@@ -519,7 +526,7 @@ class SocialGraph:
                     me, removed=tuple(existing.values()), events=(BlockDeleted(self._event_id(), now, me, blocked_id),)
                 )
             )
-        await self._edges_changed(me, blocked_id, follows=False)
+        await self._edges_changed(me, blocked_id, follows=False, block=True)
 
     async def list_blocked(self, caller: int | None, size: int, token: str) -> ProfilePage:
         me = require_caller(caller)
@@ -571,21 +578,49 @@ class SocialGraph:
         found = {**cached.hits, **{r.target_user_id: r for r in read}}
         return [found[target] for target in targets]
 
+    async def blockers_among(self, user_id: int, candidate_ids: Sequence[int]) -> set[int]:
+        """Internal (search leaves out the tweets of the authors of a result page who block the
+        reader): those of `candidate_ids` who block `user_id`.
+
+        From the user's whole set of blockers, cached: one Redis round trip and no store read when
+        warm, whoever the candidates are (relationships are cached per pair, and a page of
+        authors is mostly pairs never asked before). A miss reads the set whole, one partition,
+        as most users are blocked by few if any. A user blocked by more than
+        `max_cached_blockers` is cached as such and asked per candidate (one partition read), so
+        neither a cache entry nor the read that fills it grows without bound."""
+        candidates = list(dict.fromkeys(candidate_ids))
+        if not candidates:
+            return set()
+        cached = await self._blockers.lookup(user_id, candidates)
+        if cached.among is not None:
+            return cached.among
+        if not cached.too_many:
+            cap = self._settings.max_cached_blockers
+            blockers = await self._graph.sources_to(Relation.BLOCK, user_id, cap + 1)
+            if len(blockers) <= cap:
+                await self._blockers.store(user_id, blockers, cached.version)
+                return set(blockers).intersection(candidates)
+            await self._blockers.store(user_id, None, cached.version)
+        return set(await self._graph.edges_to(Relation.BLOCK, user_id, candidates))
+
     # --- helpers ------------------------------------------------------------------------------
 
     async def _require_user(self, user_id: int) -> None:
         if await self._profiles.user(user_id) is None:
             raise UserNotFound(user_id=user_id)
 
-    async def _edges_changed(self, a: int, b: int, *, follows: bool = True) -> None:
+    async def _edges_changed(self, a: int, b: int, *, follows: bool = True, block: bool = False) -> None:
         """The one step after a mutation of the edges between a and b: invalidate what is cached of
-        them, for both users (their relationships, and their counts when follows may have changed).
+        them, for both users (their relationships, and their counts when follows may have changed),
+        and b's blockers when a's block of b may have changed (nobody else's blockers can have).
         Called also when nothing changed: a retry after a failed invalidation must still invalidate.
         Raises Unavailable if Redis could not be told; the change stays committed and the retry of
         the (idempotent) call invalidates again."""
         await self._relationships.invalidate((a, b))
         if follows:
             await self._counts.invalidate((a, b))
+        if block:
+            await self._blockers.invalidate((b,))
 
     async def _follows_between(self, a: int, b: int) -> list[Edge]:
         a_follows_b, b_follows_a = await asyncio.gather(

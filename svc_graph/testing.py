@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -33,7 +33,7 @@ from svc_graph.domain import (
     UserUpdated,
     handle_key,
 )
-from svc_graph.ports import Cached, CachedRelationships
+from svc_graph.ports import Cached, CachedBlockers, CachedRelationships
 
 V = TypeVar("V")
 
@@ -107,7 +107,7 @@ class FakeGraphStore:
         self.edges: dict[tuple[Relation, int, int], datetime] = {}
         self.events: list[GraphEvent] = []
         self.changes: list[GraphChange] = []
-        self.lookups = 0  # edges_from and edges_to calls: what a cache in front of the store saves
+        self.lookups = 0  # edges_from, edges_to and sources_to calls: what a cache in front of the store saves
 
     async def apply(self, change: GraphChange) -> None:
         for edge in change.added:
@@ -135,6 +135,10 @@ class FakeGraphStore:
             for s in source_ids
             if (relation, s, target_id) in self.edges
         }
+
+    async def sources_to(self, relation: Relation, target_id: int, limit: int) -> list[int]:
+        self.lookups += 1
+        return [s for (r, s, t) in self.edges if r is relation and t == target_id][:limit]
 
     async def page(
         self, relation: Relation, direction: Direction, user_id: int, after: ListPosition | None, limit: int
@@ -222,6 +226,41 @@ class FakeRelationshipCache:
         by_target = dict(self._cache.values.get((subject_id, version), {}))
         by_target.update({r.target_user_id: r for r in relationships})
         await self._cache.store({subject_id: by_target}, {subject_id: version})
+
+    async def invalidate(self, user_ids: Iterable[int]) -> None:
+        await self._cache.invalidate(user_ids)
+
+
+class FakeBlockerCache:
+    """Per user, the whole set of blockers (or None: too many) under the user's version, like the
+    Redis hash."""
+
+    def __init__(self) -> None:
+        self._cache = _FakeVersionedCache[frozenset[int] | None]()
+        self._cache.unavailable_reason = "BLOCKER_CACHE_UNAVAILABLE"
+
+    @property
+    def fail_invalidation(self) -> bool:
+        return self._cache.fail_invalidation
+
+    @fail_invalidation.setter
+    def fail_invalidation(self, fail: bool) -> None:
+        self._cache.fail_invalidation = fail
+
+    async def lookup(self, user_id: int, candidate_ids: Sequence[int]) -> CachedBlockers:
+        cached = await self._cache.lookup([user_id])
+        version = cached.versions[user_id]
+        if user_id not in cached.hits:
+            return CachedBlockers(None, too_many=False, version=version)
+        blockers = cached.hits[user_id]
+        if blockers is None:
+            return CachedBlockers(None, too_many=True, version=version)
+        return CachedBlockers(blockers.intersection(candidate_ids), too_many=False, version=version)
+
+    async def store(self, user_id: int, blockers: Collection[int] | None, version: str | None) -> None:
+        if version is None:
+            return
+        await self._cache.store({user_id: None if blockers is None else frozenset(blockers)}, {user_id: version})
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
         await self._cache.invalidate(user_ids)

@@ -136,6 +136,15 @@ class CqlGraphStore:
         times = await self._create_times(t.by_target, t.source_column, target_id, source_ids)
         return {source: Edge(relation, source, target_id, at) for source, at in times.items()}
 
+    async def sources_to(self, relation: Relation, target_id: int, limit: int) -> list[int]:
+        t = _TABLES[relation]
+        if t.by_target is None:
+            raise ValueError(f"{relation.value} edges are not indexed by their target")
+        rows = await self._rows(
+            f"SELECT {t.source_column} FROM {self._ks}.{t.by_target} WHERE user_id = ? LIMIT ?", (target_id, limit)
+        )
+        return [row[0] for row in rows]
+
     async def _create_times(self, table: str, column: str, user_id: int, other_ids: Sequence[int]) -> dict[int, datetime]:
         """create_time of each edge of the partition that exists among `other_ids`."""
         others = unique(other_ids)

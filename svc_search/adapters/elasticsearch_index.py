@@ -126,6 +126,12 @@ def tweet_search_body(
     mentions and authors are filters: they decide what matches, not the order. Without words every
     score is 0: newest first. Newest first (TweetOrder.NEWEST) sorts by tweet_id_num alone; the
     words still decide what matches, and no score is computed.
+
+    With one word or none every match has the same score (`_same_score`), so best match first is
+    newest first, and the sort leaves the score out: sorting on tweet_id_num alone lets
+    Elasticsearch skip the documents that cannot make the page (its numeric sort optimization,
+    which a leading _score sort turns off). A word in 3 of 4 tweets of a million took 21 ms a page
+    scored, 4 ms so. Positions and cursors stay what they were: the score is put back into them.
     """
     filters: list[dict[str, Any]] = [LIVE_TWEETS]
     filters += [{"term": {"hashtags": tag}} for tag in query.hashtags]
@@ -139,29 +145,52 @@ def tweet_search_body(
             for word in query.words
         ]
         clauses["minimum_should_match"] = 1
-    newest = order is TweetOrder.NEWEST
+    same_score = _same_score(query, order)
+    newest_first = [{"tweet_id_num": "desc"}]
     body: dict[str, Any] = {
         "query": {"bool": clauses},
-        "sort": [{"tweet_id_num": "desc"}] if newest else [{"_score": "desc"}, {"tweet_id_num": "desc"}],
+        "sort": newest_first if same_score is not None else [{"_score": "desc"}, *newest_first],
         "size": size,
         "_source": ["tweet_id", "author_id", "text", "created_at"],
         "track_total_hits": False,  # nobody shows a total; counting it costs on every page
     }
-    if after is not None:
-        body["search_after"] = [after.tweet_id] if newest else [float(after.words_matched), after.tweet_id]
+    search_after = _search_after(after, same_score)
+    if search_after is not None:
+        body["search_after"] = search_after
     return body
 
 
-def _tweet_hit(hit: dict[str, Any]) -> TweetHit:
+def _same_score(query: TweetQuery, order: TweetOrder) -> int | None:
+    """The score of every match, when it is the same for all: 0 newest first (none is computed),
+    else the number of words when there is at most one (each is worth 1); None when they differ."""
+    if order is TweetOrder.NEWEST:
+        return 0
+    return len(query.words) if len(query.words) <= 1 else None
+
+
+def _search_after(after: TweetPosition | None, same_score: int | None) -> list[float | int] | None:
+    """The sort values the page continues after; None: from the first match."""
+    if after is None:
+        return None
+    if same_score is None:
+        return [float(after.words_matched), after.tweet_id]
+    if after.words_matched == same_score:
+        return [after.tweet_id]
+    # a position of another score (only a forged cursor names one): ranked above every match, all
+    # of them come after it; ranked below, none does (tweet ids are positive)
+    return None if after.words_matched > same_score else [0]
+
+
+def _tweet_hit(hit: dict[str, Any], same_score: int | None) -> TweetHit:
     source = hit["_source"]
-    *score, tweet_id = hit["sort"]  # [_score, tweet_id_num], or [tweet_id_num] alone newest first
+    *score, tweet_id = hit["sort"]  # [_score, tweet_id_num], or [tweet_id_num] when all scores are the same
     created_at = source.get("created_at")
     return TweetHit(
         tweet_id=int(source["tweet_id"]),
         author_id=int(source["author_id"]),
         text=source.get("text", ""),
         create_time=datetime.fromisoformat(created_at) if created_at else None,
-        position=TweetPosition(round(score[0]) if score else 0, int(tweet_id)),
+        position=TweetPosition(round(score[0]) if score else same_score or 0, int(tweet_id)),
     )
 
 
@@ -176,7 +205,8 @@ class ElasticsearchTweetSearch:
     ) -> list[TweetHit]:
         body = tweet_search_body(query, after, size, order)
         response = await _search(self._es, self._alias, body, self._timeout_s)
-        return [_tweet_hit(hit) for hit in response["hits"]["hits"]]
+        same_score = _same_score(query, order)
+        return [_tweet_hit(hit, same_score) for hit in response["hits"]["hits"]]
 
 
 # ---------------------------------------------------------------------------------------------

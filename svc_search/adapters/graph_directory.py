@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from datetime import timezone
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from mesh.clients import call_options, unavailable_from
 from svc_search.domain import UserProfile
@@ -27,6 +28,8 @@ from tweetmesh.graph.v1 import graph_service_pb2_grpc, user_pb2
 log = logging.getLogger("svc_search.graph")
 
 MAX_IDS_PER_CALL = 100  # BatchGetUsers.user_ids and BatchGetRelationships.target_user_ids: 1..100
+# the one flag asked: the graph answers it from the searcher's cached blockers, without a store read
+_BLOCKED_BY_ONLY = FieldMask(paths=["blocked_by"])
 
 
 def _chunks(items: Sequence[int], size: int = MAX_IDS_PER_CALL) -> list[Sequence[int]]:
@@ -79,7 +82,9 @@ class GrpcUserDirectory:
         try:
             answers = await asyncio.gather(*(
                 self._stub.BatchGetRelationships(
-                    pb.BatchGetRelationshipsRequest(user_id=str(user_id), target_user_ids=[str(t) for t in chunk]),
+                    pb.BatchGetRelationshipsRequest(
+                        user_id=str(user_id), target_user_ids=[str(t) for t in chunk], read_mask=_BLOCKED_BY_ONLY,
+                    ),
                     **call_options(),
                 )
                 for chunk in _chunks(targets)

@@ -146,7 +146,7 @@ def test_a_forged_cursor_is_400(gateway, reader):
     assert code == 400 and body["error"]["reason"] == "INVALID_PAGE_TOKEN", body
 
 
-def test_tweets_of_an_author_who_blocks_the_caller_are_left_out(gateway, author, reader):
+def test_tweets_of_an_author_who_blocks_the_caller_are_left_out_until_unblocked(gateway, author, reader):
     word = unique_word()
     tweet_id = compose(gateway, author, f"{word} not for everyone")
     wait_until(lambda: found(gateway, reader, word) == [tweet_id], FINDABLE_WITHIN_S)
@@ -155,6 +155,10 @@ def test_tweets_of_an_author_who_blocks_the_caller_are_left_out(gateway, author,
     assert code == 200, body
     assert found(gateway, reader, word) == []
     assert found(gateway, author, word) == [tweet_id]
+
+    code, _, body = http("DELETE", f"{gateway}/v1/blocks/{reader['id']}", headers=author["auth"])
+    assert code == 200, body
+    assert found(gateway, reader, word) == [tweet_id]
 
 
 def test_users_are_found_by_handle_prefix(gateway, reader):

@@ -32,7 +32,7 @@ from svc_graph.domain import (
     UserUpdated,
 )
 from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakePasswordHasher, FakeRelationshipCache, FakeUserCache
+from svc_graph.testing import FakeBlockerCache, FakeCountCache, FakePasswordHasher, FakeRelationshipCache, FakeUserCache
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
 
@@ -252,6 +252,22 @@ async def test_lookups_by_many_ids_answer_for_each_edge_that_exists(store):
         await store.graph.edges_to(Relation.MUTE, ann, targets[:1])
 
 
+async def test_the_users_who_block_a_user_are_read_from_their_partition_up_to_a_limit(store):
+    ann, blockers, bystander = ids.new_id(), [ids.new_id() for _ in range(5)], ids.new_id()
+    at = now()
+    for blocker in blockers:
+        await store.graph.apply(GraphChange(blocker, added=(Edge(Relation.BLOCK, blocker, ann, at),)))
+    # ann blocks the bystander: the bystander's blocker, not ann's
+    await store.graph.apply(GraphChange(ann, added=(Edge(Relation.BLOCK, ann, bystander, at),)))
+    await store.graph.apply(GraphChange(blockers[0], removed=(Edge(Relation.BLOCK, blockers[0], ann, at),)))
+
+    assert sorted(await store.graph.sources_to(Relation.BLOCK, ann, 100)) == sorted(blockers[1:])
+    assert len(await store.graph.sources_to(Relation.BLOCK, ann, 3)) == 3
+    assert await store.graph.sources_to(Relation.BLOCK, bystander, 100) == [ann]
+    with pytest.raises(ValueError, match="not indexed by their target"):
+        await store.graph.sources_to(Relation.MUTE, ann, 100)
+
+
 async def test_counts_are_exact_counts_of_the_edges(store):
     star, fans = ids.new_id(), [ids.new_id() for _ in range(4)]
     at = now()
@@ -267,7 +283,10 @@ async def test_counts_are_exact_counts_of_the_edges(store):
 
 async def test_block_over_the_real_store_removes_follows_both_ways(store):
     profiles = Profiles(store.users, FakeUserCache(), store.graph, FakeCountCache(), GraphSettings())
-    graph = SocialGraph(store.graph, FakeCountCache(), FakeRelationshipCache(), profiles, SnowflakeIds(), SystemClock(), GraphSettings())
+    graph = SocialGraph(
+        store.graph, FakeCountCache(), FakeRelationshipCache(), FakeBlockerCache(), profiles,
+        SnowflakeIds(), SystemClock(), GraphSettings(),
+    )
     ann, bob = await new_user(store), await new_user(store)
     await graph.follow(ann.user_id, bob.user_id)
     await graph.follow(bob.user_id, ann.user_id)

@@ -21,7 +21,7 @@ from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.domain import Relationship, User
 from svc_graph.service import GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeCountCache, FakeUserCache
+from svc_graph.testing import FakeBlockerCache, FakeCountCache, FakeUserCache
 from tests.integration.scratch import scratch_cql_session, scratch_redis, unreachable_redis
 
 FLAGS = ("following", "followed_by", "blocking", "blocked_by", "muting")
@@ -56,7 +56,9 @@ async def stores(stack):
 def graph_over(stores, cache) -> SocialGraph:
     users, graph = stores
     profiles = Profiles(users, FakeUserCache(), graph, FakeCountCache(), GraphSettings())
-    return SocialGraph(graph, FakeCountCache(), cache, profiles, SnowflakeIds(), SystemClock(), GraphSettings())
+    return SocialGraph(
+        graph, FakeCountCache(), cache, FakeBlockerCache(), profiles, SnowflakeIds(), SystemClock(), GraphSettings()
+    )
 
 
 async def two_users(stores) -> tuple[int, int]:

@@ -15,8 +15,17 @@ from svc_search.adapters.elasticsearch_index import (
     ElasticsearchDocuments,
     ElasticsearchTweetSearch,
     ElasticsearchUserSearch,
+    tweet_search_body,
 )
-from svc_search.domain import EventOutcome, IncomingEvent, IndexWrite, TweetOrder, WriteOutcome
+from svc_search.domain import (
+    EventOutcome,
+    IncomingEvent,
+    IndexWrite,
+    TweetOrder,
+    TweetPosition,
+    WriteOutcome,
+    parse_query,
+)
 from svc_search.event_handlers import TweetEvents, UserEvents
 from svc_search.service import TweetIndexer, TweetSearch, UserIndexer, UserSearch
 from svc_search.testing import FakeUserDirectory
@@ -180,6 +189,28 @@ async def test_newest_first_ignores_how_many_words_matched_and_pages_every_hit_o
         if not cursor:
             break
     assert seen == [306, 305, 304, 303, 302, 301, 300] and pages == 3
+
+
+async def test_one_word_or_none_answers_the_hits_and_positions_of_the_scored_sort(harness):
+    word, tag = f"o{uuid.uuid4().hex[:8]}", f"t{uuid.uuid4().hex[:8]}"
+    await harness.apply(*(created(500 + i, f"{word} number {i}" + (f" #{tag}" if i % 2 else "")) for i in range(9)),
+                        created(520, f"#{tag} without the word"))
+    index = ElasticsearchTweetSearch(harness.es, harness.alias)
+    for text in (word, f"#{tag}", f"{word} #{tag}"):
+        query = parse_query(text)
+        scored = {**tweet_search_body(query, None, 50), "sort": [{"_score": "desc"}, {"tweet_id_num": "desc"}]}
+        answer = await harness.es.search(index=harness.alias, body=scored)
+        as_scored = [TweetPosition(round(h["sort"][0]), h["sort"][1]) for h in answer["hits"]["hits"]]
+        assert as_scored and [hit.position for hit in await index.search(query, None, 50)] == as_scored, text
+
+    seen, cursor = [], ""
+    while True:  # the cursors made from those positions page through every hit once
+        page = await harness.search.search(ME, word, 4, cursor)
+        seen += [hit.tweet_id for hit in page.hits]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert seen == list(range(508, 499, -1))
 
 
 async def test_users_by_handle_prefix_shorter_first_then_alphabetical(stack, es, tmp_path):

@@ -12,6 +12,7 @@ from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, User, UserCreated, UserUpdated
 from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
 from svc_graph.testing import (
+    FakeBlockerCache,
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
@@ -39,7 +40,9 @@ def make_world(users: FakeUserStore | None = None) -> World:
         user_cache=user_cache,
         graph_store=graph_store,
         accounts=Accounts(users, user_cache, graph_store, profiles, FakePasswordHasher(), ids, clock),
-        graph=SocialGraph(graph_store, counts, FakeRelationshipCache(), profiles, ids, clock, settings),
+        graph=SocialGraph(
+            graph_store, counts, FakeRelationshipCache(), FakeBlockerCache(), profiles, ids, clock, settings
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh.interceptors import CALLER_HEADER, STATUS_DETAILS_TRAILER, CallPipeline
@@ -12,6 +13,7 @@ from mesh.testing import ManualClock, SequentialIds
 from svc_graph.grpc_api import GraphServiceApi
 from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions, SocialGraph
 from svc_graph.testing import (
+    FakeBlockerCache,
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
@@ -45,7 +47,7 @@ async def api():
     servicer = GraphServiceApi(
         accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
         sessions=Sessions(users, FakeSessionStore(), hasher, FakeTokenIssuer(), ids, clock),
-        graph=SocialGraph(graph, counts, FakeRelationshipCache(), profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, FakeRelationshipCache(), FakeBlockerCache(), profiles, ids, clock, settings),
         answers=answers,
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])
@@ -164,3 +166,27 @@ async def test_internal_id_lists_need_no_caller_and_flag_celebrities(api):
     assert not bobs_followers.celebrity and not bobs_followers.user_ids
     relationships = await api.BatchGetRelationships(pb.BatchGetRelationshipsRequest(user_id=ann, target_user_ids=[bob]))
     assert relationships.relationships[0].followed_by
+
+
+async def test_a_read_mask_answers_only_its_flags_and_blocked_by_alone_comes_from_the_blockers(api):
+    ann, bob, cat = await sign_up(api, "ann"), await sign_up(api, "bob"), await sign_up(api, "cat")
+    await api.BlockUser(pb.BlockUserRequest(blocked_user_id=ann), metadata=as_user(bob))
+    await api.FollowUser(pb.FollowUserRequest(following_user_id=cat), metadata=as_user(ann))
+    api.graph.lookups = 0
+
+    blocked_by = await api.BatchGetRelationships(pb.BatchGetRelationshipsRequest(
+        user_id=ann, target_user_ids=[bob, cat], read_mask=FieldMask(paths=["blocked_by"])))
+
+    assert [(r.target_user_id, r.blocked_by, r.following) for r in blocked_by.relationships] == [
+        (bob, True, False), (cat, False, False)]  # following cat: not asked, so false
+    assert api.graph.lookups == 1  # the set of ann's blockers, read whole; the relationships not at all
+
+    following = await api.BatchGetRelationships(pb.BatchGetRelationshipsRequest(
+        user_id=ann, target_user_ids=[bob, cat], read_mask=FieldMask(paths=["following"])))
+    assert [(r.following, r.blocked_by) for r in following.relationships] == [(False, False), (True, False)]
+
+    for not_a_flag in ("muted_by", "blocked_by.since", ""):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.BatchGetRelationships(pb.BatchGetRelationshipsRequest(
+                user_id=ann, target_user_ids=[bob], read_mask=FieldMask(paths=[not_a_flag])))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "read_mask" in refused.value.details()

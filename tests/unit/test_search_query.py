@@ -27,8 +27,8 @@ def test_the_same_query_spelt_differently_has_the_same_key():
     assert parse_query("hello").key() != parse_query("#hello").key()
 
 
-def test_hashtag_and_from_and_a_word_become_filters_and_a_scored_word():
-    body = tweet_search_body(parse_query("#tag from:bob hello"), None, 21)
+def test_hashtag_and_from_and_words_become_filters_and_scored_words():
+    body = tweet_search_body(parse_query("#tag from:bob hello there"), None, 21)
     assert body == {
         "query": {"bool": {
             "filter": [
@@ -37,7 +37,8 @@ def test_hashtag_and_from_and_a_word_become_filters_and_a_scored_word():
                 {"terms": {"author_handle": ["bob"]}},
             ],
             "should": [
-                {"constant_score": {"filter": {"match": {"text": {"query": "hello", "operator": "and"}}}, "boost": 1.0}},
+                *({"constant_score": {"filter": {"match": {"text": {"query": word, "operator": "and"}}}, "boost": 1.0}}
+                  for word in ("hello", "there")),
             ],
             "minimum_should_match": 1,
         }},
@@ -56,7 +57,18 @@ def test_filters_alone_sort_newest_first_and_a_cursor_continues_after_its_hit():
         {"term": {"hashtags": "b"}},
         {"term": {"mentions": "ann"}},
     ]}}
-    assert body["search_after"] == [0.0, 12345]
+    # every score is 0: sorted on the id alone, which Elasticsearch can do without visiting every match
+    assert body["sort"] == [{"tweet_id_num": "desc"}] and body["search_after"] == [12345]
+
+
+def test_one_word_sorts_on_the_id_alone_as_every_match_scores_one():
+    first = tweet_search_body(parse_query("#tag hello"), None, 5)
+    assert first["sort"] == [{"tweet_id_num": "desc"}] and "search_after" not in first
+    assert tweet_search_body(parse_query("hello"), TweetPosition(1, 12345), 5)["search_after"] == [12345]
+    # positions of another score, which only forged cursors carry, keep their meaning: above every
+    # match, all of them follow; below, none does
+    assert "search_after" not in tweet_search_body(parse_query("hello"), TweetPosition(2, 12345), 5)
+    assert tweet_search_body(parse_query("hello"), TweetPosition(0, 12345), 5)["search_after"] == [0]
 
 
 def test_newest_first_sorts_by_tweet_id_alone_and_a_cursor_continues_after_that_id():

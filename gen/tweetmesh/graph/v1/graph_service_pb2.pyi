@@ -2,6 +2,7 @@ import datetime
 
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tweetmesh.graph.v1 import user_pb2 as _user_pb2
 from google.protobuf.internal import containers as _containers
@@ -345,12 +346,14 @@ class ListFollowingIdsResponse(_message.Message):
     def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., celebrity_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchGetRelationshipsRequest(_message.Message):
-    __slots__ = ("user_id", "target_user_ids")
+    __slots__ = ("user_id", "target_user_ids", "read_mask")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TARGET_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    READ_MASK_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     target_user_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., target_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    read_mask: _field_mask_pb2.FieldMask
+    def __init__(self, user_id: _Optional[str] = ..., target_user_ids: _Optional[_Iterable[str]] = ..., read_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class BatchGetRelationshipsResponse(_message.Message):
     __slots__ = ("relationships",)
