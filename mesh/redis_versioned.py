@@ -14,7 +14,11 @@ reused.
 
 A user's value is either one string (`lookup`/`store`: follow counts, user rows) or a hash of
 fields under the same key (`lookup_fields`/`store_fields`: relationships, a field per other user),
-which a reader fills field by field; one version still covers the whole hash. `lookup_fields` is
+which a reader fills field by field; one version still covers the whole hash. A hash may also be
+marked complete (`lookup_set`/`store_set`): the field 0 (user and tweet ids start at 1, so it is
+nobody's) then says the hash holds every field there is (their number) or that there were more
+than the cache keeps ("many"), so a field missing from a complete hash is known to be absent, and
+a lookup of any ids, asked before or not, is answered without the store. `lookup_fields` is
 one round trip: a small Lua script reads the version and the fields under it (the hash key depends
 on the version, so a pipeline cannot). The script names only the version key in KEYS, which a single
 Redis allows; on Redis Cluster both keys would first need one hash slot (a `{user}` tag).
@@ -33,6 +37,7 @@ whose retry invalidates again.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +62,24 @@ return {version, redis.call('HMGET', ARGV[2] .. ':' .. version, unpack(ARGV, 3))
 """
 
 V = TypeVar("V")
+
+COMPLETE_FIELD = 0  # the marker field of a complete hash (see lookup_set)
+_TOO_MANY = b"many"
+
+
+class Completeness(enum.Enum):
+    UNKNOWN = "unknown"  # the hash holds what readers put in it, field by field
+    COMPLETE = "complete"  # the hash holds every field there is: one not in it is absent
+    TOO_MANY = "too_many"  # there were more than the cache keeps whole: ask field by field
+
+
+@dataclass(frozen=True)
+class CachedSet:
+    """What `lookup_set` answered for one user."""
+
+    values: dict[int, bytes]  # of the fields asked, those in the hash
+    completeness: Completeness
+    version: str | None  # as lookup_fields': None if Redis could not answer
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,26 @@ class VersionedRedisCache:
                 await pipe.execute()
         except (RedisError, TimeoutError) as exc:
             log.warning("could not cache %s: %r", self._what, exc)
+
+    async def lookup_set(self, user_id: int, fields: Sequence[int]) -> CachedSet:
+        """lookup_fields, and whether the hash is complete: the same one round trip."""
+        asked = [f for f in dict.fromkeys(fields) if f != COMPLETE_FIELD]
+        values, version = await self.lookup_fields(user_id, [COMPLETE_FIELD, *asked])
+        marker = values.pop(COMPLETE_FIELD, None)
+        if marker is None:
+            completeness = Completeness.UNKNOWN
+        else:
+            completeness = Completeness.TOO_MANY if marker == _TOO_MANY else Completeness.COMPLETE
+        return CachedSet(values, completeness, version)
+
+    async def store_set(self, user_id: int, values: Mapping[int, bytes | str] | None, version: str | None) -> None:
+        """Store the user's every field, marked complete, in one HSET (a reader that sees the
+        marker sees every field); None: there are more than the cache keeps whole."""
+        if values is None:
+            marked: dict[int, bytes | str] = {COMPLETE_FIELD: _TOO_MANY}
+        else:
+            marked = {COMPLETE_FIELD: str(len(values)), **values}
+        await self.store_fields(user_id, marked, version)
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
         wanted = set(user_ids)

@@ -120,6 +120,11 @@ class GraphStore(Protocol):
         no particular order; one partition read."""
         ...
 
+    async def targets_from(self, relation: Relation, source_id: int, limit: int) -> list[int]:
+        """Up to `limit` of the users `source_id` has a `relation` edge to (whom they follow), in
+        no particular order; one partition read."""
+        ...
+
 
 V = TypeVar("V")
 
@@ -164,6 +169,10 @@ class CachedRelationships:
     # the subject's cache version the lookup saw (see Cached.versions); None if the cache could not
     # answer, and then nothing read from the store may be stored
     version: str | None
+    # every relationship of the subject is cached (store_all): a target not in `hits` has none
+    complete: bool = False
+    # the subject has more edges than the cache keeps whole: the misses are read per target
+    too_many: bool = False
 
 
 class RelationshipCache(Protocol):
@@ -174,6 +183,11 @@ class RelationshipCache(Protocol):
     async def lookup(self, subject_id: int, target_ids: Sequence[int]) -> CachedRelationships: ...
 
     async def store(self, subject_id: int, relationships: Sequence[Relationship], version: str | None) -> None: ...
+
+    async def store_all(self, subject_id: int, relationships: Sequence[Relationship] | None, version: str | None) -> None:
+        """Store the subject's relationships with everyone they have an edge with, marked complete
+        (any other target: none); None: the subject has more edges than the cache keeps whole."""
+        ...
 
     async def invalidate(self, user_ids: Iterable[int]) -> None: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -85,6 +85,9 @@ class GraphSettings:
     # a user blocked by more users than this has their blockers asked per candidate instead of
     # cached whole (SocialGraph.blockers_among): bounds a cache entry and the read that fills it
     max_cached_blockers: int = 1000
+    # a user with more follows, followers, blocks, blockers or mutes than this has their
+    # relationships cached per target, not whole (SocialGraph.relationships), for the same reason
+    max_cached_edges: int = 1000
 
 
 async def relationships_between(graph: GraphStore, subject_id: int, target_ids: Sequence[int]) -> list[Relationship]:
@@ -97,6 +100,30 @@ async def relationships_between(graph: GraphStore, subject_id: int, target_ids: 
         graph.edges_to(Relation.BLOCK, subject_id, targets),
         graph.edges_from(Relation.MUTE, subject_id, targets),
     )
+    return _relationships(subject_id, targets, following, followed_by, blocking, blocked_by, muting)
+
+
+async def every_relationship(graph: GraphStore, subject_id: int, cap: int) -> list[Relationship] | None:
+    """How the subject relates to every user they have an edge with, either way (anyone else: no
+    relationship); None if they have more than `cap` edges of one kind. Five partition reads."""
+    following, followed_by, blocking, blocked_by, muting = await asyncio.gather(
+        graph.targets_from(Relation.FOLLOW, subject_id, cap + 1),
+        graph.sources_to(Relation.FOLLOW, subject_id, cap + 1),
+        graph.targets_from(Relation.BLOCK, subject_id, cap + 1),
+        graph.sources_to(Relation.BLOCK, subject_id, cap + 1),
+        graph.targets_from(Relation.MUTE, subject_id, cap + 1),
+    )
+    edges = (following, followed_by, blocking, blocked_by, muting)
+    if any(len(ids) > cap for ids in edges):
+        return None
+    others = sorted(set().union(*edges))
+    return _relationships(subject_id, others, *(set(ids) for ids in edges))
+
+
+def _relationships(
+    subject_id: int, targets: Sequence[int], following: Container[int], followed_by: Container[int],
+    blocking: Container[int], blocked_by: Container[int], muting: Container[int],
+) -> list[Relationship]:
     return [
         Relationship(
             user_id=subject_id,
@@ -565,14 +592,28 @@ class SocialGraph:
     async def relationships(self, user_id: int, target_ids: Sequence[int]) -> list[Relationship]:
         """Internal (visibility and filtering in other services, every home timeline read); unknown
         targets: all false. From the cache; the misses from the store, cached under the version
-        the lookup saw, so a change committed meanwhile leaves them unreachable."""
+        the lookup saw, so a change committed meanwhile leaves them unreachable.
+
+        The first miss reads the subject's every relationship (every_relationship) and caches
+        them whole: from then on any target is answered from the cache, asked before or not
+        (cached per pair only, a user timeline or a page of authors is mostly pairs never asked
+        before: five store reads each). A subject with more edges than `max_cached_edges` is
+        cached as such, and their misses are read per target."""
         targets = list(target_ids)
         if not targets:
             return []
         cached = await self._relationships.lookup(user_id, targets)
+        if cached.complete:
+            return [cached.hits.get(target) or Relationship(user_id, target) for target in targets]
         missing = [target for target in dict.fromkeys(targets) if target not in cached.hits]
         if not missing:
             return [cached.hits[target] for target in targets]
+        if not cached.too_many and cached.version is not None:
+            everyone = await every_relationship(self._graph, user_id, self._settings.max_cached_edges)
+            await self._relationships.store_all(user_id, everyone, cached.version)
+            if everyone is not None:
+                found = {r.target_user_id: r for r in everyone}
+                return [found.get(target) or Relationship(user_id, target) for target in targets]
         read = await relationships_between(self._graph, user_id, missing)
         await self._relationships.store(user_id, read, cached.version)
         found = {**cached.hits, **{r.target_user_id: r for r in read}}

@@ -140,6 +140,10 @@ class FakeGraphStore:
         self.lookups += 1
         return [s for (r, s, t) in self.edges if r is relation and t == target_id][:limit]
 
+    async def targets_from(self, relation: Relation, source_id: int, limit: int) -> list[int]:
+        self.lookups += 1
+        return [t for (r, s, t) in self.edges if r is relation and s == source_id][:limit]
+
     async def page(
         self, relation: Relation, direction: Direction, user_id: int, after: ListPosition | None, limit: int
     ) -> EdgePage:
@@ -201,10 +205,11 @@ class FakeUserCache(_FakeVersionedCache[User]):
 
 
 class FakeRelationshipCache:
-    """Per subject, relationships by target under the subject's version, like the Redis hash."""
+    """Per subject, relationships by target under the subject's version, like the Redis hash (with
+    its completeness marker under the target 0)."""
 
     def __init__(self) -> None:
-        self._cache = _FakeVersionedCache[dict[int, Relationship]]()
+        self._cache = _FakeVersionedCache[dict[int, Relationship | str]]()
         self._cache.unavailable_reason = "RELATIONSHIP_CACHE_UNAVAILABLE"
 
     @property
@@ -218,13 +223,26 @@ class FakeRelationshipCache:
     async def lookup(self, subject_id: int, target_ids: Sequence[int]) -> CachedRelationships:
         cached = await self._cache.lookup([subject_id])
         by_target = cached.hits.get(subject_id, {})
-        return CachedRelationships({t: by_target[t] for t in target_ids if t in by_target}, cached.versions[subject_id])
+        marker = by_target.get(0)
+        return CachedRelationships(
+            {t: by_target[t] for t in target_ids if t in by_target and t != 0}, cached.versions[subject_id],
+            complete=marker == "complete", too_many=marker == "many",
+        )
 
     async def store(self, subject_id: int, relationships: Sequence[Relationship], version: str | None) -> None:
+        await self._store(subject_id, {r.target_user_id: r for r in relationships}, version)
+
+    async def store_all(self, subject_id: int, relationships: Sequence[Relationship] | None, version: str | None) -> None:
+        if relationships is None:
+            await self._store(subject_id, {0: "many"}, version)
+        else:
+            await self._store(subject_id, {0: "complete", **{r.target_user_id: r for r in relationships}}, version)
+
+    async def _store(self, subject_id: int, values: dict[int, Relationship | str], version: str | None) -> None:
         if version is None:
             return
         by_target = dict(self._cache.values.get((subject_id, version), {}))
-        by_target.update({r.target_user_id: r for r in relationships})
+        by_target.update(values)
         await self._cache.store({subject_id: by_target}, {subject_id: version})
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:

@@ -145,6 +145,13 @@ class CqlGraphStore:
         )
         return [row[0] for row in rows]
 
+    async def targets_from(self, relation: Relation, source_id: int, limit: int) -> list[int]:
+        t = _TABLES[relation]
+        rows = await self._rows(
+            f"SELECT {t.target_column} FROM {self._ks}.{t.by_source} WHERE user_id = ? LIMIT ?", (source_id, limit)
+        )
+        return [row[0] for row in rows]
+
     async def _create_times(self, table: str, column: str, user_id: int, other_ids: Sequence[int]) -> dict[int, datetime]:
         """create_time of each edge of the partition that exists among `other_ids`."""
         others = unique(other_ids)

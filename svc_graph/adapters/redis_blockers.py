@@ -7,26 +7,19 @@ behaviour are mesh/redis_versioned.py's. `h1` names that format: a change of it 
 and the old entries simply expire.
 
 A hash rather than one value: a lookup asks for the candidates' fields and the marker only, in one
-round trip (VersionedRedisCache.lookup_fields), however many blockers the user has. The whole set
-is written by one HSET, marker included, so a reader that sees the marker sees every blocker.
-User ids start at 1, so the marker's field is nobody's.
+round trip (VersionedRedisCache.lookup_set), however many blockers the user has.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Iterable, Sequence
 
 import redis.asyncio as aioredis
 
-from mesh.redis_versioned import VersionedRedisCache
+from mesh.redis_versioned import Completeness, VersionedRedisCache
 from svc_graph.ports import CachedBlockers
 
-log = logging.getLogger("svc_graph.redis_blockers")
-
 FORMAT = "h1"
-_COMPLETE = 0  # the marker's field
-_TOO_MANY = b"many"
 
 
 class RedisBlockerCache:
@@ -37,21 +30,12 @@ class RedisBlockerCache:
         )
 
     async def lookup(self, user_id: int, candidate_ids: Sequence[int]) -> CachedBlockers:
-        candidates = [c for c in dict.fromkeys(candidate_ids) if c != _COMPLETE]
-        raw, version = await self._cache.lookup_fields(user_id, [_COMPLETE, *candidates])
-        marker = raw.pop(_COMPLETE, None)
-        if marker is None:
-            return CachedBlockers(None, too_many=False, version=version)
-        if marker == _TOO_MANY:
-            return CachedBlockers(None, too_many=True, version=version)
-        return CachedBlockers(set(raw), too_many=False, version=version)
+        cached = await self._cache.lookup_set(user_id, candidate_ids)
+        among = set(cached.values) if cached.completeness is Completeness.COMPLETE else None
+        return CachedBlockers(among, too_many=cached.completeness is Completeness.TOO_MANY, version=cached.version)
 
     async def store(self, user_id: int, blockers: Collection[int] | None, version: str | None) -> None:
-        if blockers is None:
-            values: dict[int, bytes | str] = {_COMPLETE: _TOO_MANY}
-        else:
-            values = {_COMPLETE: str(len(blockers)), **{blocker: "1" for blocker in blockers}}
-        await self._cache.store_fields(user_id, values, version)
+        await self._cache.store_set(user_id, None if blockers is None else dict.fromkeys(blockers, "1"), version)
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
         await self._cache.invalidate(user_ids)

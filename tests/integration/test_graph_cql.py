@@ -268,6 +268,20 @@ async def test_the_users_who_block_a_user_are_read_from_their_partition_up_to_a_
         await store.graph.sources_to(Relation.MUTE, ann, 100)
 
 
+async def test_targets_from_reads_whom_a_user_has_an_edge_to(store):
+    ann, others = ids.new_id(), [ids.new_id() for _ in range(4)]
+    at = now()
+    for other in others:
+        await store.graph.apply(GraphChange(ann, added=(Edge(Relation.MUTE, ann, other, at),)))
+    await store.graph.apply(GraphChange(ann, added=(Edge(Relation.FOLLOW, ann, others[0], at),)))
+    await store.graph.apply(GraphChange(ann, removed=(Edge(Relation.MUTE, ann, others[3], at),)))
+
+    assert sorted(await store.graph.targets_from(Relation.MUTE, ann, 100)) == sorted(others[:3])
+    assert len(await store.graph.targets_from(Relation.MUTE, ann, 2)) == 2
+    assert await store.graph.targets_from(Relation.FOLLOW, ann, 100) == [others[0]]
+    assert await store.graph.targets_from(Relation.BLOCK, ann, 100) == []
+
+
 async def test_counts_are_exact_counts_of_the_edges(store):
     star, fans = ids.new_id(), [ids.new_id() for _ in range(4)]
     at = now()

@@ -88,6 +88,27 @@ async def test_every_combination_of_flags_is_cached_until_the_subject_is_invalid
     assert (await cache.lookup(7, [100, 131])).hits == {}
 
 
+async def test_a_subject_cached_whole_answers_for_any_target_until_invalidated(cache):
+    missed = await cache.lookup(7, [8])
+    assert not missed.complete and not missed.too_many
+    await cache.store_all(7, [Relationship(7, 8, following=True), Relationship(7, 9, muting=True)], missed.version)
+
+    whole = await cache.lookup(7, [8, 10, 11])
+    assert whole.complete and whole.hits == {8: Relationship(7, 8, following=True)}  # 10, 11: no edge
+
+    await cache.invalidate([7])
+    assert not (await cache.lookup(7, [8])).complete
+
+
+async def test_a_subject_with_too_many_edges_is_marked_so_and_cached_per_target(cache):
+    missed = await cache.lookup(7, [8])
+    await cache.store_all(7, None, missed.version)
+    await cache.store(7, [Relationship(7, 8, blocking=True)], missed.version)
+
+    marked = await cache.lookup(7, [8, 9])
+    assert marked.too_many and not marked.complete and marked.hits == {8: Relationship(7, 8, blocking=True)}
+
+
 async def test_a_relationship_read_before_a_change_can_never_be_served_after_it(cache):
     reader_saw = await cache.lookup(7, [8])  # a reader looks up, misses, reads the store...
     await cache.invalidate([7, 8])  # ...meanwhile a follow commits and invalidates...
@@ -111,6 +132,11 @@ class StoreHeldBack:
         self.storing.set()
         await self.release.wait()
         await self._cache.store(subject_id, relationships, version)
+
+    async def store_all(self, subject_id: int, relationships: Sequence[Relationship] | None, version: str | None) -> None:
+        self.storing.set()
+        await self.release.wait()
+        await self._cache.store_all(subject_id, relationships, version)
 
     async def invalidate(self, user_ids) -> None:
         await self._cache.invalidate(user_ids)

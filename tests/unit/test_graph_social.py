@@ -19,6 +19,7 @@ from svc_graph.domain import (
     GraphChange,
     MuteCreated,
     Relation,
+    Relationship,
     User,
 )
 from svc_graph.service import GraphSettings, Profiles, SocialGraph, relationships_between
@@ -46,13 +47,16 @@ class World:
 
 
 def make_world(
-    store: FakeGraphStore | None = None, *, celebrity_threshold: int = 10_000, max_cached_blockers: int = 1000
+    store: FakeGraphStore | None = None, *, celebrity_threshold: int = 10_000, max_cached_blockers: int = 1000,
+    max_cached_edges: int = 1000,
 ) -> World:
     users, store, counts, clock = FakeUserStore(), store or FakeGraphStore(), FakeCountCache(), ManualClock()
     for user_id, handle in ((ANN, "ann"), (BOB, "bob"), (CAT, "cat"), (DAN, "dan"), (EVE, "eve")):
         users.rows[user_id] = (User(user_id, handle, handle.title(), "", clock.now()), "hash")
         users.handles[handle] = user_id
-    settings = GraphSettings(celebrity_threshold=celebrity_threshold, max_cached_blockers=max_cached_blockers)
+    settings = GraphSettings(
+        celebrity_threshold=celebrity_threshold, max_cached_blockers=max_cached_blockers, max_cached_edges=max_cached_edges
+    )
     profiles = Profiles(users, FakeUserCache(), store, counts, settings)
     relationships, blockers = FakeRelationshipCache(), FakeBlockerCache()
     graph = SocialGraph(store, counts, relationships, blockers, profiles, SequentialIds(), clock, settings)
@@ -269,15 +273,34 @@ async def test_cached_relationships_are_served_without_reading_the_store(world):
     assert again == [first[1], first[0], first[2]] and again[1].following
 
 
-async def test_only_the_targets_missing_from_the_cache_are_read(world):
-    await world.graph.relationships(ANN, [BOB])
-    # an edge written behind the graph's back (never in production): the cached BOB does not see it
-    await world.store.apply(GraphChange(ANN, added=(Edge(Relation.FOLLOW, ANN, BOB, world.clock.now()),)))
-    await world.store.apply(GraphChange(ANN, added=(Edge(Relation.FOLLOW, ANN, CAT, world.clock.now()),)))
+async def test_after_one_miss_a_target_never_asked_before_is_answered_from_the_cache(world):
+    await world.graph.follow(ANN, CAT)
+    await world.graph.follow(DAN, ANN)
+    await world.graph.mute(ANN, EVE)
+    await world.graph.relationships(ANN, [BOB])  # the miss caches every relationship of ANN
+    reads = world.store.lookups
 
-    bob, cat = await world.graph.relationships(ANN, [BOB, CAT])
+    cat, dan, eve, nobody = await world.graph.relationships(ANN, [CAT, DAN, EVE, 999])
 
-    assert (bob.following, cat.following) == (False, True)
+    assert world.store.lookups == reads
+    assert (cat.following, dan.followed_by, eve.muting) == (True, True, True)
+    assert nobody == Relationship(ANN, 999)
+
+
+async def test_a_user_with_more_edges_than_the_cache_keeps_whole_is_read_per_target():
+    world = make_world(max_cached_edges=2)
+    for followee in (BOB, CAT, DAN):
+        await world.graph.follow(ANN, followee)
+    bob, eve = await world.graph.relationships(ANN, [BOB, EVE])
+    assert (bob.following, eve.following) == (True, False)
+    # an edge written behind the graph's back (never in production): the cached EVE does not see
+    # it, but DAN, never asked, is read from the store
+    await world.store.apply(GraphChange(ANN, added=(Edge(Relation.FOLLOW, ANN, EVE, world.clock.now()),)))
+
+    eve, dan = await world.graph.relationships(ANN, [EVE, DAN])
+
+    assert (eve.following, dan.following) == (False, True)
+    assert (await world.relationships.lookup(ANN, [])).too_many
 
 
 async def test_a_block_shows_in_both_users_relationships_at_once(world):
