@@ -109,6 +109,11 @@ class TweetStore(Protocol):
         """Those of `original_ids` the user holds a retweet of."""
         ...
 
+    async def retweets_of(self, user_id: int, limit: int) -> list[int]:
+        """Up to `limit` of the originals the user holds a retweet of, in no particular order (one
+        partition read)."""
+        ...
+
 
 class LikeStore(Protocol):
     """Likes. A claim per (tweet, user) is the like: the tweet counts its claims. A claimed like is
@@ -146,6 +151,11 @@ class LikeStore(Protocol):
 
     async def liked_by(self, user_id: int, tweet_ids: Sequence[int]) -> set[int]:
         """Those of `tweet_ids` the user has a recorded like of (one read)."""
+        ...
+
+    async def likes_of(self, user_id: int, limit: int) -> list[int]:
+        """Up to `limit` of the tweets the user has a recorded like of, in no particular order (one
+        partition read)."""
         ...
 
     async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
@@ -253,6 +263,10 @@ class CachedMarks:
     # stored under it, and an invalidation in between makes them unreachable instead of stale;
     # None if the cache could not answer, and then nothing may be stored
     version: str | None
+    # every mark of the user is cached (store_all): a tweet not in `hits` has none
+    complete: bool = False
+    # the user has more marks than the cache keeps whole: the misses are read per tweet
+    too_many: bool = False
 
 
 class MarksCache(Protocol):
@@ -267,6 +281,11 @@ class MarksCache(Protocol):
     async def store(self, user_id: int, marks: Mapping[int, CallerMarks], version: str | None) -> None:
         """Best effort, under the version a lookup saw before the marks were read: a failure only
         costs a store read later."""
+        ...
+
+    async def store_all(self, user_id: int, marks: Mapping[int, CallerMarks] | None, version: str | None) -> None:
+        """Store every mark the user has, marked complete (any other tweet: none); None: the user
+        has more than the cache keeps whole. Best effort, like store."""
         ...
 
     async def invalidate(self, user_id: int) -> None:

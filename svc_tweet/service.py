@@ -93,6 +93,9 @@ class TweetSettings:
     # A media claimed by a tweet that is still not stored this long after the claim belongs to a
     # post that failed half way (its request timed out long ago): it may go to another tweet.
     abandoned_attachment_after: timedelta = timedelta(minutes=2)
+    # a user with more likes or retweets than this has their marks cached per tweet, not whole
+    # (TweetReader): bounds a cache entry and the read that fills it
+    max_cached_marks: int = 1000
 
 
 @dataclass(frozen=True)
@@ -220,20 +223,45 @@ class TweetReader:
         return hydrated, authors
 
     async def _marks_of(self, caller: int, original_ids: list[int]) -> dict[int, CallerMarks]:
-        """The caller's marks on these originals: cached, else read from both stores (only the
-        misses) and cached under the version the lookup saw before the reads."""
+        """The caller's marks on these originals: cached, else read from both stores and cached
+        under the version the lookup saw before the reads.
+
+        The first miss reads every like and retweet of the caller and caches them whole: from
+        then on the caller's marks on any tweet come from the cache, shown before or not (cached
+        per tweet only, every page of someone else's timeline missed: two store reads). A caller
+        with more than `max_cached_marks` of either is cached as such, and read per tweet."""
         if not original_ids:
             return {}
         cached = await self._marks.lookup(caller, original_ids)
+        if cached.complete:
+            return {tweet_id: cached.hits.get(tweet_id, CallerMarks()) for tweet_id in original_ids}
         missing = [tweet_id for tweet_id in original_ids if tweet_id not in cached.hits]
         if not missing:
             return cached.hits
+        if not cached.too_many and cached.version is not None:
+            every = await self._every_mark(caller)
+            await self._marks.store_all(caller, every, cached.version)
+            if every is not None:
+                return {tweet_id: every.get(tweet_id, CallerMarks()) for tweet_id in original_ids}
         retweeted, liked = await asyncio.gather(
             self._tweets.retweeted_by(caller, missing), self._likes.liked_by(caller, missing)
         )
         read = {tweet_id: CallerMarks(liked=tweet_id in liked, retweeted=tweet_id in retweeted) for tweet_id in missing}
         await self._marks.store(caller, read, cached.version)
         return {**cached.hits, **read}
+
+    async def _every_mark(self, user_id: int) -> dict[int, CallerMarks] | None:
+        """Every tweet the user liked or retweeted, with the marks; None if there are more than
+        the cache keeps whole of either."""
+        cap = self._settings.max_cached_marks
+        retweeted, liked = await asyncio.gather(
+            self._tweets.retweets_of(user_id, cap + 1), self._likes.likes_of(user_id, cap + 1)
+        )
+        if len(retweeted) > cap or len(liked) > cap:
+            return None
+        retweeted_set, liked_set = set(retweeted), set(liked)
+        return {tweet_id: CallerMarks(liked=tweet_id in liked_set, retweeted=tweet_id in retweeted_set)
+                for tweet_id in retweeted_set | liked_set}
 
     async def marks_changed(self, user_id: int) -> None:
         """After a committed like, unlike, retweet or undo by the user, or a retry of one (whose

@@ -104,6 +104,9 @@ class FakeTweetStore:
     async def retweeted_by(self, user_id: int, original_ids: Sequence[int]) -> set[int]:
         return {o for o in original_ids if (user_id, o) in self.retweet_claims}
 
+    async def retweets_of(self, user_id: int, limit: int) -> list[int]:
+        return [o for (u, o) in self.retweet_claims if u == user_id][:limit]
+
     # writes
 
     async def create(self, tweet: Tweet, events: Sequence[TweetEvent]) -> None:
@@ -197,6 +200,9 @@ class FakeLikeStore:
 
     async def liked_by(self, user_id: int, tweet_ids: Sequence[int]) -> set[int]:
         return {like.tweet_id for like in self.recorded_likes.values() if like.user_id == user_id} & set(tweet_ids)
+
+    async def likes_of(self, user_id: int, limit: int) -> list[int]:
+        return list(dict.fromkeys(like.tweet_id for like in self.recorded_likes.values() if like.user_id == user_id))[:limit]
 
     async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
         return {t: sum(1 for (tweet_id, _) in self.claims if tweet_id == t) for t in tweet_ids}
@@ -346,10 +352,12 @@ class FakeTweetCache:
 
 
 class FakeMarksCache:
-    """Per user, marks by original tweet under the user's version, like the Redis hash."""
+    """Per user, marks by original tweet under the user's version, like the Redis hash (with its
+    completeness marker: `wholly`)."""
 
     def __init__(self) -> None:
         self.marks: dict[tuple[int, str], dict[int, CallerMarks]] = {}
+        self.wholly: dict[tuple[int, str], str] = {}  # "complete" or "many"
         self.versions: dict[int, int] = {}
         self.answering = True  # False: Redis is down (lookups miss, invalidations raise)
 
@@ -359,12 +367,19 @@ class FakeMarksCache:
     async def lookup(self, user_id: int, tweet_ids: Sequence[int]) -> CachedMarks:
         if not self.answering:
             return CachedMarks({}, None)
-        cached = self.marks.get((user_id, self._version(user_id)), {})
-        return CachedMarks({t: cached[t] for t in tweet_ids if t in cached}, self._version(user_id))
+        key = (user_id, self._version(user_id))
+        cached, wholly = self.marks.get(key, {}), self.wholly.get(key)
+        return CachedMarks({t: cached[t] for t in tweet_ids if t in cached}, key[1],
+                           complete=wholly == "complete", too_many=wholly == "many")
 
     async def store(self, user_id: int, marks: Mapping[int, CallerMarks], version: str | None) -> None:
         if version is not None and self.answering:
             self.marks.setdefault((user_id, version), {}).update(marks)
+
+    async def store_all(self, user_id: int, marks: Mapping[int, CallerMarks] | None, version: str | None) -> None:
+        if version is not None and self.answering:
+            self.wholly[(user_id, version)] = "many" if marks is None else "complete"
+            await self.store(user_id, marks or {}, version)
 
     async def invalidate(self, user_id: int) -> None:
         if not self.answering:

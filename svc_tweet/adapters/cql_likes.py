@@ -108,6 +108,10 @@ class CqlLikeStore:
         pages = await asyncio.gather(*(self._cql.rows(query, (user_id, list(chunk))) for chunk in chunks(ids)))
         return {row.tweet_id for rows in pages for row in rows}
 
+    async def likes_of(self, user_id: int, limit: int) -> list[int]:
+        query = f"SELECT tweet_id FROM {self._ks}.likes_by_user WHERE user_id = ? LIMIT ?"
+        return [row.tweet_id for row in await self._cql.rows(query, (user_id, limit))]
+
     async def record(self, like: Like, event: LikeCreated) -> None:
         at = micros(like.create_time)
         await commit(self._cql, self._outbox, [

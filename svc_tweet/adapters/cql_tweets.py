@@ -207,6 +207,10 @@ class CqlTweetStore:
         pages = await asyncio.gather(*(self._cql.rows(query, (user_id, list(chunk))) for chunk in chunks(ids)))
         return {row.tweet_id for rows in pages for row in rows}
 
+    async def retweets_of(self, user_id: int, limit: int) -> list[int]:
+        query = f"SELECT tweet_id FROM {self._ks}.retweets_by_user WHERE user_id = ? LIMIT ?"
+        return [row.tweet_id for row in await self._cql.rows(query, (user_id, limit))]
+
     # --- writes -------------------------------------------------------------------------------
 
     async def create(self, tweet: Tweet, events: Sequence[TweetEvent]) -> None:

@@ -7,7 +7,9 @@ new tag, and the old entries simply expire.
 
 Every committed like, unlike, retweet and undo by the user replaces their version, so their whole
 hash goes at once. Tweets the user did nothing to (`-`, most of a timeline) are cached like any
-other: the like or retweet that would change one invalidates it.
+other: the like or retweet that would change one invalidates it. A user's hash may be complete
+(store_all, the marker of VersionedRedisCache.lookup_set): every tweet they liked or retweeted is
+in it, so any other tweet is answered "neither" without a field of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from mesh.redis_versioned import VersionedRedisCache
+from mesh.redis_versioned import Completeness, VersionedRedisCache
 from svc_tweet.domain import CallerMarks
 from svc_tweet.ports import CachedMarks
 
@@ -47,12 +49,19 @@ class RedisMarksCache:
         )
 
     async def lookup(self, user_id: int, tweet_ids: Sequence[int]) -> CachedMarks:
-        raw, version = await self._cache.lookup_fields(user_id, tweet_ids)
-        decoded = {tweet_id: decode_marks(value) for tweet_id, value in raw.items()}
-        return CachedMarks({tweet_id: marks for tweet_id, marks in decoded.items() if marks is not None}, version)
+        cached = await self._cache.lookup_set(user_id, tweet_ids)
+        decoded = {tweet_id: decode_marks(value) for tweet_id, value in cached.values.items()}
+        return CachedMarks(
+            {tweet_id: marks for tweet_id, marks in decoded.items() if marks is not None}, cached.version,
+            complete=cached.completeness is Completeness.COMPLETE, too_many=cached.completeness is Completeness.TOO_MANY,
+        )
 
     async def store(self, user_id: int, marks: Mapping[int, CallerMarks], version: str | None) -> None:
         await self._cache.store_fields(user_id, {t: encode_marks(m) for t, m in marks.items()}, version)
+
+    async def store_all(self, user_id: int, marks: Mapping[int, CallerMarks] | None, version: str | None) -> None:
+        values = None if marks is None else {t: encode_marks(m) for t, m in marks.items()}
+        await self._cache.store_set(user_id, values, version)
 
     async def invalidate(self, user_id: int) -> None:
         await self._cache.invalidate([user_id])

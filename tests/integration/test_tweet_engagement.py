@@ -108,6 +108,19 @@ async def test_an_unlike_finishes_what_an_interrupted_unlike_left(deps):
     assert unliked.msg_id == f"{claim.like_id}-unliked"
 
 
+async def test_every_like_of_a_user_is_read_from_their_partition_up_to_a_limit(deps):
+    service = Service(deps)
+    ANN, BOB = service.ann, service.bob
+    tweet_ids = [(await service.tweets.create_tweet(BOB, f"like {i}")).tweet.tweet_id for i in range(3)]
+    for tweet_id in tweet_ids:
+        await service.likes.like_tweet(ANN, tweet_id)
+    await service.likes.unlike_tweet(ANN, tweet_ids[1])
+
+    assert sorted(await service.like_store.likes_of(ANN, 100)) == [tweet_ids[0], tweet_ids[2]]
+    assert len(await service.like_store.likes_of(ANN, 1)) == 1
+    assert await service.like_store.likes_of(BOB, 100) == []
+
+
 async def test_comments_are_stored_listed_oldest_first_counted_and_deleted(deps):
     service = Service(deps)
     ANN, BOB = service.ann, service.bob

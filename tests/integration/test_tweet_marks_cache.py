@@ -51,6 +51,27 @@ async def test_a_hash_is_filled_field_by_field_under_one_version(cache):
     assert (await cache.lookup(ANN, [101, 102])).hits == {101: EVERY_MARK[101], 102: EVERY_MARK[102]}
 
 
+async def test_a_user_cached_whole_answers_for_any_tweet_until_invalidated(cache):
+    missed = await cache.lookup(ANN, [101])
+    assert not missed.complete and not missed.too_many
+    await cache.store_all(ANN, {102: EVERY_MARK[102], 104: EVERY_MARK[104]}, missed.version)
+
+    whole = await cache.lookup(ANN, [101, 102, 999])
+    assert whole.complete and whole.hits == {102: EVERY_MARK[102]}  # 101, 999: no marks
+
+    await cache.invalidate(ANN)
+    assert not (await cache.lookup(ANN, [102])).complete
+
+
+async def test_a_user_with_too_many_marks_is_marked_so_and_cached_per_tweet(cache):
+    missed = await cache.lookup(ANN, [101])
+    await cache.store_all(ANN, None, missed.version)
+    await cache.store(ANN, {101: EVERY_MARK[101]}, missed.version)
+
+    marked = await cache.lookup(ANN, [101, 102])
+    assert marked.too_many and not marked.complete and marked.hits == {101: EVERY_MARK[101]}
+
+
 async def test_marks_read_before_a_change_can_never_be_served_after_it(cache):
     reader_saw = await cache.lookup(ANN, [102])  # a reader looks up, misses, reads the stores...
     await cache.invalidate(ANN)  # ...meanwhile a like commits and invalidates...

@@ -164,6 +164,19 @@ async def test_retweets_are_claimed_once_and_counted_exactly(deps):
     assert subjects.count("tweet.retweeted") >= 1 and subjects.count("tweet.retweet_undone") == 1
 
 
+async def test_every_retweet_of_a_user_is_read_from_their_partition_up_to_a_limit(deps):
+    service = Service(deps)
+    ANN, BOB = service.ann, service.bob
+    originals = [(await service.tweets.create_tweet(BOB, f"share {i}")).tweet.tweet_id for i in range(3)]
+    for original in originals:
+        await service.tweets.retweet(ANN, original)
+    await service.tweets.undo_retweet(ANN, originals[0])
+
+    assert sorted(await service.store.retweets_of(ANN, 100)) == sorted(originals[1:])
+    assert len(await service.store.retweets_of(ANN, 1)) == 1
+    assert await service.store.retweets_of(BOB, 100) == []
+
+
 async def test_user_tweets_page_across_month_partitions(deps):
     clock = ManualClock(datetime(2025, 1, 15, tzinfo=timezone.utc))
     service = Service(deps, clock, max_scanned_rows=3)

@@ -185,14 +185,19 @@ async def test_caller_liked_takes_one_read_per_page(world):
     await world.likes.like_tweet(ANN, tweet_ids[1])
     await world.likes.like_tweet(ANN, tweet_ids[3])
     reads = 0
-    liked_by = world.like_store.liked_by
+    liked_by, likes_of = world.like_store.liked_by, world.like_store.likes_of
 
     async def counting(user_id, ids):
         nonlocal reads
         reads += 1
         return await liked_by(user_id, ids)
 
-    world.like_store.liked_by = counting
+    async def counting_every(user_id, limit):
+        nonlocal reads
+        reads += 1
+        return await likes_of(user_id, limit)
+
+    world.like_store.liked_by, world.like_store.likes_of = counting, counting_every
     page = await world.reader.batch_get_tweets(ANN, tweet_ids)
     assert [t.caller_liked for t in page] == [False, True, False, True, False] and reads == 1
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import pytest
 
 from mesh.errors import Unavailable
+from svc_tweet.service import TweetSettings
 from tests.unit.test_tweet_service import ANN, BOB, CY, World
+
+EVERY = "every"  # what a read of all of a caller's likes (or retweets) asks for
 
 
 @pytest.fixture
@@ -17,9 +20,10 @@ def world() -> World:
 
 def store_reads(world: World) -> list[tuple[str, int, list[int]]]:
     """From now on, every read of the stores that answer caller_liked and caller_retweeted, as
-    (store, caller, ids asked)."""
-    reads: list[tuple[str, int, list[int]]] = []
+    (store, caller, ids asked or EVERY)."""
+    reads: list[tuple[str, int, list[int] | str]] = []
     liked_by, retweeted_by = world.like_store.liked_by, world.store.retweeted_by
+    likes_of, retweets_of = world.like_store.likes_of, world.store.retweets_of
 
     async def liked(user_id, ids):
         reads.append(("likes", user_id, sorted(ids)))
@@ -29,7 +33,16 @@ def store_reads(world: World) -> list[tuple[str, int, list[int]]]:
         reads.append(("retweets", user_id, sorted(ids)))
         return await retweeted_by(user_id, ids)
 
+    async def every_like(user_id, limit):
+        reads.append(("likes", user_id, EVERY))
+        return await likes_of(user_id, limit)
+
+    async def every_retweet(user_id, limit):
+        reads.append(("retweets", user_id, EVERY))
+        return await retweets_of(user_id, limit)
+
     world.like_store.liked_by, world.store.retweeted_by = liked, retweeted
+    world.like_store.likes_of, world.store.retweets_of = every_like, every_retweet
     return reads
 
 
@@ -45,7 +58,7 @@ async def test_a_second_hydration_by_the_same_caller_reads_neither_store(world):
     reads = store_reads(world)
 
     first = await world.reader.batch_get_tweets(ANN, tweet_ids)
-    assert sorted(reads) == [("likes", ANN, sorted(tweet_ids)), ("retweets", ANN, sorted(tweet_ids))]
+    assert sorted(reads) == [("likes", ANN, EVERY), ("retweets", ANN, EVERY)]
     reads.clear()
     second = await world.reader.batch_get_tweets(ANN, tweet_ids)
     assert reads == []
@@ -57,13 +70,31 @@ async def test_a_second_hydration_by_the_same_caller_reads_neither_store(world):
     assert {caller for _, caller, _ in reads} == {CY}
 
 
-async def test_only_the_tweets_whose_marks_missed_are_read(world):
+async def test_after_one_miss_a_tweet_never_shown_to_the_caller_is_answered_from_the_cache(world):
     a, b, c = [await world.post(BOB, f"t{i}") for i in range(3)]
+    await world.likes.like_tweet(ANN, c)
+    await world.reader.batch_get_tweets(ANN, [a])  # the miss caches every mark of ANN
+    reads = store_reads(world)
+    await world.likes.like_tweet(CY, b)  # someone else's like changes nothing of ANN's marks
+
+    shown = await world.reader.batch_get_tweets(ANN, [a, b, c])
+
+    assert reads == []
+    assert [(t.caller_liked, t.caller_retweeted) for t in shown] == [(False, False), (False, False), (True, False)]
+
+
+async def test_a_caller_with_more_marks_than_the_cache_keeps_whole_is_read_per_tweet():
+    world = World(TweetSettings(default_page_size=3, max_cached_marks=1))
+    a, b, c = [await world.post(BOB, f"t{i}") for i in range(3)]
+    await world.likes.like_tweet(ANN, a)
+    await world.likes.like_tweet(ANN, b)
     await world.reader.batch_get_tweets(ANN, [a, b])
     reads = store_reads(world)
-    await world.likes.like_tweet(CY, c)  # someone else's like changes nothing of ANN's marks
-    await world.reader.batch_get_tweets(ANN, [a, b, c])
-    assert sorted(reads) == [("likes", ANN, [c]), ("retweets", ANN, [c])]
+
+    shown = await world.reader.batch_get_tweets(ANN, [a, b, c])
+
+    assert sorted(reads) == [("likes", ANN, [c]), ("retweets", ANN, [c])]  # the too-many mark is cached too
+    assert [t.caller_liked for t in shown] == [True, True, False]
 
 
 async def test_likes_retweets_and_their_undoing_show_on_the_next_hydration(world):
@@ -85,16 +116,16 @@ async def test_likes_retweets_and_their_undoing_show_on_the_next_hydration(world
 
 async def test_marks_read_before_a_like_committed_are_never_served_after_it(world):
     tweet_id = await world.post(BOB)
-    liked_by = world.like_store.liked_by
+    likes_of = world.like_store.likes_of
 
-    async def liked_meanwhile(user_id, ids):
-        before = await liked_by(user_id, ids)  # the reader read the store...
+    async def liked_meanwhile(user_id, limit):
+        before = await likes_of(user_id, limit)  # the reader read the store...
         await world.likes.like_tweet(ANN, tweet_id)  # ...then the like commits and invalidates...
         return before  # ...and the reader caches what it read, late
 
-    world.like_store.liked_by = liked_meanwhile
+    world.like_store.likes_of = liked_meanwhile
     assert await marks(world, tweet_id) == (False, False)  # fine: the read began before the like
-    world.like_store.liked_by = liked_by
+    world.like_store.likes_of = likes_of
     assert await marks(world, tweet_id) == (True, False)
 
 
@@ -148,4 +179,4 @@ async def test_a_new_tweet_is_answered_without_reading_marks_but_a_quoted_one_ha
 
     quote = await world.tweets.create_tweet(ANN, "look", quoted_tweet_id=quoted)
     assert quote.quoted is not None and quote.quoted.caller_liked
-    assert sorted(reads) == [("likes", ANN, [quoted]), ("retweets", ANN, [quoted])]
+    assert sorted(reads) == [("likes", ANN, EVERY), ("retweets", ANN, EVERY)]
