@@ -43,7 +43,7 @@ from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.adapters.redis_users import RedisUserCache
 from mesh.system import SnowflakeIds, SystemClock
 from svc_graph.grpc_api import GraphServiceApi
-from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions, SocialGraph
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, Sessions, SocialGraph
 from tweetmesh.graph.v1 import graph_service_pb2_grpc
 
 
@@ -66,7 +66,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
 
     profiles = Profiles(users, user_cache, graph, counts, settings)
     servicer = GraphServiceApi(
-        accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
+        accounts=Accounts(users, user_cache, RelationshipReader(graph, relationships, settings), profiles, hasher, ids, clock),
         sessions=Sessions(users, CqlSessionStore(session, keyspace), hasher, tokens, ids, clock),
         graph=SocialGraph(graph, counts, relationships, blockers, profiles, ids, clock, settings),
         answers=RequestLog(session, keyspace),

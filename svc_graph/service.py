@@ -215,6 +215,46 @@ class Profiles:
         return profile
 
 
+class RelationshipReader:
+    """Relationships read through the RelationshipCache (SocialGraph and Accounts both answer them)."""
+
+    def __init__(self, graph: GraphStore, cache: RelationshipCache, settings: GraphSettings):
+        self._graph = graph
+        self._relationships = cache
+        self._settings = settings
+
+    async def of(self, user_id: int, target_ids: Sequence[int]) -> list[Relationship]:
+        """How the user relates to each target, in the order given; unknown targets: all false.
+        From the cache; the misses from the store, cached under the version
+        the lookup saw, so a change committed meanwhile leaves them unreachable.
+
+        The first miss reads the subject's every relationship (every_relationship) and caches
+        them whole: from then on any target is answered from the cache, asked before or not
+        (cached per pair only, a user timeline or a page of authors is mostly pairs never asked
+        before: five store reads each). A subject with more edges than `max_cached_edges` is
+        cached as such, and their misses are read per target."""
+        targets = list(target_ids)
+        if not targets:
+            return []
+        cached = await self._relationships.lookup(user_id, targets)
+        if cached.complete:
+            return [cached.hits.get(target) or Relationship(user_id, target) for target in targets]
+        missing = [target for target in dict.fromkeys(targets) if target not in cached.hits]
+        if not missing:
+            return [cached.hits[target] for target in targets]
+        if not cached.too_many and cached.version is not None:
+            everyone = await every_relationship(self._graph, user_id, self._settings.max_cached_edges)
+            await self._relationships.store_all(user_id, everyone, cached.version)
+            if everyone is not None:
+                found = {r.target_user_id: r for r in everyone}
+                return [found.get(target) or Relationship(user_id, target) for target in targets]
+        read = await relationships_between(self._graph, user_id, missing)
+        await self._relationships.store(user_id, read, cached.version)
+        found = {**cached.hits, **{r.target_user_id: r for r in read}}
+        return [found[target] for target in targets]
+
+
+
 class Accounts:
     """Sign-up and profiles."""
 
@@ -222,7 +262,7 @@ class Accounts:
         self,
         users: UserStore,
         user_cache: UserCache,
-        graph: GraphStore,
+        relationships: RelationshipReader,
         profiles: Profiles,
         hasher: PasswordHasher,
         ids: IdGenerator,
@@ -230,7 +270,7 @@ class Accounts:
     ):
         self._users = users
         self._user_cache = user_cache
-        self._graph = graph
+        self._relationships = relationships
         self._profiles = profiles
         self._hasher = hasher
         self._ids = ids
@@ -265,7 +305,7 @@ class Accounts:
     async def get_user(self, caller: int | None, user_id: int) -> tuple[Profile, Relationship]:
         me = require_caller(caller)
         profile = await self._profiles.by_id(user_id)
-        (relationship,) = await relationships_between(self._graph, me, [user_id])
+        (relationship,) = await self._relationships.of(me, [user_id])
         return profile, relationship
 
     async def lookup_user(self, caller: int | None, handle: str) -> tuple[Profile, Relationship]:
@@ -275,7 +315,7 @@ class Accounts:
         if user is None:
             raise UserNotFound(handle=handle)
         (profile,) = await self._profiles.of_users([user])
-        (relationship,) = await relationships_between(self._graph, me, [user.user_id])
+        (relationship,) = await self._relationships.of(me, [user.user_id])
         return profile, relationship
 
     async def batch_get_users(self, user_ids: Sequence[int]) -> list[Profile]:
@@ -450,6 +490,7 @@ class SocialGraph:
         self._graph = graph
         self._counts = counts
         self._relationships = relationships
+        self._relationship_reader = RelationshipReader(graph, relationships, settings)
         self._blockers = blockers
         self._profiles = profiles
         self._ids = ids
@@ -591,33 +632,8 @@ class SocialGraph:
 
     async def relationships(self, user_id: int, target_ids: Sequence[int]) -> list[Relationship]:
         """Internal (visibility and filtering in other services, every home timeline read); unknown
-        targets: all false. From the cache; the misses from the store, cached under the version
-        the lookup saw, so a change committed meanwhile leaves them unreachable.
-
-        The first miss reads the subject's every relationship (every_relationship) and caches
-        them whole: from then on any target is answered from the cache, asked before or not
-        (cached per pair only, a user timeline or a page of authors is mostly pairs never asked
-        before: five store reads each). A subject with more edges than `max_cached_edges` is
-        cached as such, and their misses are read per target."""
-        targets = list(target_ids)
-        if not targets:
-            return []
-        cached = await self._relationships.lookup(user_id, targets)
-        if cached.complete:
-            return [cached.hits.get(target) or Relationship(user_id, target) for target in targets]
-        missing = [target for target in dict.fromkeys(targets) if target not in cached.hits]
-        if not missing:
-            return [cached.hits[target] for target in targets]
-        if not cached.too_many and cached.version is not None:
-            everyone = await every_relationship(self._graph, user_id, self._settings.max_cached_edges)
-            await self._relationships.store_all(user_id, everyone, cached.version)
-            if everyone is not None:
-                found = {r.target_user_id: r for r in everyone}
-                return [found.get(target) or Relationship(user_id, target) for target in targets]
-        read = await relationships_between(self._graph, user_id, missing)
-        await self._relationships.store(user_id, read, cached.version)
-        found = {**cached.hits, **{r.target_user_id: r for r in read}}
-        return [found[target] for target in targets]
+        targets: all false (RelationshipReader)."""
+        return await self._relationship_reader.of(user_id, target_ids)
 
     async def blockers_among(self, user_id: int, candidate_ids: Sequence[int]) -> set[int]:
         """Internal (search leaves out the tweets of the authors of a result page who block the

@@ -31,7 +31,7 @@ from svc_graph.domain import (
     User,
     UserUpdated,
 )
-from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, SocialGraph
 from svc_graph.testing import FakeBlockerCache, FakeCountCache, FakePasswordHasher, FakeRelationshipCache, FakeUserCache
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
@@ -91,7 +91,8 @@ async def new_user(store: Store, handle: str | None = None) -> User:
 def accounts_over(store: Store) -> Accounts:
     user_cache = FakeUserCache()
     profiles = Profiles(store.users, user_cache, store.graph, FakeCountCache(), GraphSettings())
-    return Accounts(store.users, user_cache, store.graph, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
+    relationships = RelationshipReader(store.graph, FakeRelationshipCache(), GraphSettings())
+    return Accounts(store.users, user_cache, relationships, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
 
 
 # --- users --------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from mesh.system import SnowflakeIds, SystemClock
 from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.redis_users import RedisUserCache
 from svc_graph.domain import ProfileChanges, User
-from svc_graph.service import Accounts, GraphSettings, Profiles
-from svc_graph.testing import FakeCountCache, FakeGraphStore, FakePasswordHasher
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader
+from svc_graph.testing import FakeCountCache, FakeGraphStore, FakePasswordHasher, FakeRelationshipCache
 from tests.integration.scratch import scratch_cql_session, scratch_redis, unreachable_redis
 
 ANN = User(1, "ann", "Ann Ünïcode 🐦", 'says "hi"\nand more', datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc))
@@ -51,7 +51,8 @@ async def users(stack):
 def accounts_over(users: CqlUserStore, cache) -> Accounts:
     graph = FakeGraphStore()
     profiles = Profiles(users, cache, graph, FakeCountCache(), GraphSettings())
-    return Accounts(users, cache, graph, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
+    relationships = RelationshipReader(graph, FakeRelationshipCache(), GraphSettings())
+    return Accounts(users, cache, relationships, profiles, FakePasswordHasher(), SnowflakeIds(), SystemClock())
 
 
 async def signed_up(accounts: Accounts) -> User:

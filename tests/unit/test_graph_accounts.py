@@ -10,7 +10,7 @@ import pytest
 from mesh.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, User, UserCreated, UserUpdated
-from svc_graph.service import Accounts, GraphSettings, Profiles, SocialGraph
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, SocialGraph
 from svc_graph.testing import (
     FakeBlockerCache,
     FakeCountCache,
@@ -35,13 +35,15 @@ def make_world(users: FakeUserStore | None = None) -> World:
     users, user_cache, graph_store, counts = users or FakeUserStore(), FakeUserCache(), FakeGraphStore(), FakeCountCache()
     ids, clock, settings = SequentialIds(), ManualClock(), GraphSettings()
     profiles = Profiles(users, user_cache, graph_store, counts, settings)
+    relationships = FakeRelationshipCache()  # one cache, as in production: the graph's changes invalidate it
     return World(
         users=users,
         user_cache=user_cache,
         graph_store=graph_store,
-        accounts=Accounts(users, user_cache, graph_store, profiles, FakePasswordHasher(), ids, clock),
+        accounts=Accounts(users, user_cache, RelationshipReader(graph_store, relationships, settings), profiles,
+                          FakePasswordHasher(), ids, clock),
         graph=SocialGraph(
-            graph_store, counts, FakeRelationshipCache(), FakeBlockerCache(), profiles, ids, clock, settings
+            graph_store, counts, relationships, FakeBlockerCache(), profiles, ids, clock, settings
         ),
     )
 
@@ -106,6 +108,20 @@ async def test_get_user_shows_counts_and_the_callers_relationship(world):
     assert profile.counts == FollowCounts(followers=0, following=1)
     assert relationship.user_id == bob.user_id and relationship.target_user_id == ann.user_id
     assert (relationship.following, relationship.followed_by) == (False, True)
+
+
+async def test_get_user_reads_the_relationship_through_the_cache_the_graph_invalidates(world):
+    ann = (await world.accounts.create_user("ann", "password-1", "Ann")).user
+    bob = (await world.accounts.create_user("bob", "password-1", "Bob")).user
+    await world.accounts.get_user(bob.user_id, ann.user_id)
+    reads = world.graph_store.lookups
+    _, relationship = await world.accounts.get_user(bob.user_id, ann.user_id)
+    assert world.graph_store.lookups == reads and not relationship.followed_by  # from the cache
+
+    await world.graph.follow(ann.user_id, bob.user_id)
+
+    _, relationship = await world.accounts.get_user(bob.user_id, ann.user_id)
+    assert relationship.followed_by
 
 
 async def test_lookup_is_case_insensitive(world):

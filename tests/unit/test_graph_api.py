@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 from mesh.interceptors import CALLER_HEADER, STATUS_DETAILS_TRAILER, CallPipeline
 from mesh.testing import ManualClock, SequentialIds
 from svc_graph.grpc_api import GraphServiceApi
-from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions, SocialGraph
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, Sessions, SocialGraph
 from svc_graph.testing import (
     FakeBlockerCache,
     FakeCountCache,
@@ -44,10 +44,11 @@ async def api():
     ids, clock, hasher, settings = SequentialIds(), ManualClock(), FakePasswordHasher(), GraphSettings(celebrity_threshold=1)
     profiles = Profiles(users, user_cache, graph, counts, settings)
     answers = MemoryAnswerLog()
+    relationships = FakeRelationshipCache()
     servicer = GraphServiceApi(
-        accounts=Accounts(users, user_cache, graph, profiles, hasher, ids, clock),
+        accounts=Accounts(users, user_cache, RelationshipReader(graph, relationships, settings), profiles, hasher, ids, clock),
         sessions=Sessions(users, FakeSessionStore(), hasher, FakeTokenIssuer(), ids, clock),
-        graph=SocialGraph(graph, counts, FakeRelationshipCache(), FakeBlockerCache(), profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, relationships, FakeBlockerCache(), profiles, ids, clock, settings),
         answers=answers,
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])

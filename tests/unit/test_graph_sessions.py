@@ -9,11 +9,12 @@ import pytest
 from mesh.errors import Unauthenticated
 from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import REFRESH_TOKEN_TTL, refresh_token_hash
-from svc_graph.service import Accounts, GraphSettings, Profiles, Sessions
+from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, Sessions
 from svc_graph.testing import (
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
+    FakeRelationshipCache,
     FakeSessionStore,
     FakeTokenIssuer,
     FakeUserCache,
@@ -35,7 +36,8 @@ async def world() -> World:
     users, graph, clock, ids, hasher = FakeUserStore(), FakeGraphStore(), ManualClock(), SequentialIds(), FakePasswordHasher()
     user_cache = FakeUserCache()
     profiles = Profiles(users, user_cache, graph, FakeCountCache(), GraphSettings())
-    accounts = Accounts(users, user_cache, graph, profiles, hasher, ids, clock)
+    accounts = Accounts(users, user_cache, RelationshipReader(graph, FakeRelationshipCache(), GraphSettings()), profiles,
+                        hasher, ids, clock)
     ann = await accounts.create_user("Ann", "correct horse", "Ann")
     store = FakeSessionStore()
     sessions = Sessions(users, store, hasher, FakeTokenIssuer(), ids, clock)
