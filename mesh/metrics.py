@@ -1,6 +1,10 @@
-"""Prometheus metrics: request count and latency by method and status code, one endpoint a service."""
+"""Prometheus metrics: request count and latency by method and status code, and the interpreter's
+garbage-collection pauses, one endpoint a service."""
 
 from __future__ import annotations
+
+import gc
+import time
 
 from prometheus_client import Counter, Histogram, start_http_server
 
@@ -22,6 +26,28 @@ def observe(full_method: str, code_name: str, seconds: float) -> None:
     service, _, method = full_method.lstrip("/").partition("/")
     REQUESTS.labels(service, method, code_name).inc()
     LATENCY.labels(service, method, code_name).observe(seconds)
+
+
+GC_PAUSES = Histogram(
+    "python_gc_pause_seconds",
+    "Time the interpreter stood still for one garbage collection, by generation: every call in "
+    "flight in the process waits that long.",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+
+
+def observe_gc_pauses() -> None:
+    """Time every collection (gc.callbacks brackets each one with a start and a stop)."""
+    started_at = [0.0]
+
+    def on_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            started_at[0] = time.perf_counter()
+        else:
+            GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - started_at[0])
+
+    gc.callbacks.append(on_collection)
 
 
 def serve_metrics(host: str, port: int) -> None:
