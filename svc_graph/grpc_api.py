@@ -237,9 +237,5 @@ class GraphServiceApi(graph_service_pb2_grpc.GraphServiceServicer):
         targets = [parse_id(f"target_user_ids[{i}]", text) for i, text in enumerate(request.target_user_ids)]
         # the proto's rules allow only RELATIONSHIP_FLAGS as paths; none: all of them
         flags = frozenset(request.read_mask.paths) or RELATIONSHIP_FLAGS
-        if flags == {"blocked_by"}:
-            blockers = await self._graph.blockers_among(user_id, targets)
-            relationships = [Relationship(user_id, target, blocked_by=target in blockers) for target in targets]
-        else:
-            relationships = await self._graph.relationships(user_id, targets)
+        relationships = await self._graph.relationships(user_id, targets)
         return pb.BatchGetRelationshipsResponse(relationships=[_relationship(r, flags) for r in relationships])

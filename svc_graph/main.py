@@ -1,20 +1,20 @@
 """Composition root of svc_graph: the only module that knows the concrete adapters.
 
 Uses CQL (users, sessions, the graph in wide rows, the outbox), Redis (caches of user rows,
-follow counts, relationships and each user's blockers) and NATS (graph events, relayed from the
+follow counts and relationships) and NATS (graph events, relayed from the
 outbox). Settings, from the environment:
 
   TM_JWT_PRIVATE_KEY_FILE     PEM EC P-256 key signing access tokens
                               (default <TM_VAR_DIR>/secrets/jwt_signing_key.pem, made by `make up`)
   TM_ACCESS_TOKEN_TTL_S       lifetime of an access token (900)
   TM_CELEBRITY_THRESHOLD      more followers than this makes a celebrity (10000)
-  TM_GRAPH_COUNT_CACHE_TTL_S  how long cached follow counts live; invalidation keeps them exact (600)
-  TM_GRAPH_USER_CACHE_TTL_S   how long cached user rows (profiles) live; invalidation keeps them exact (600)
+  TM_GRAPH_COUNT_CACHE_TTL_S  how long cached follow counts live; invalidation keeps them exact (3600)
+  TM_GRAPH_USER_CACHE_TTL_S   how long cached user rows (profiles) live; invalidation keeps them exact (3600)
   TM_GRAPH_RELATIONSHIP_CACHE_TTL_S
-                              how long cached relationships live; invalidation keeps them exact (600)
-  TM_GRAPH_BLOCKER_CACHE_TTL_S
-                              how long a user's cached set of blockers lives; invalidation keeps it
-                              exact, and it rarely changes, so longer than the others (3600)
+                              how long a user's cached relationships live; invalidation keeps them
+                              exact (3600)
+  The TTLs only bound Redis memory; 600 s let the profiles of a page's authors expire between
+  reads, and the bench's reads at low rates paid CQL for them (like the tweet service's views, 3600).
 
 Run: python -m svc_graph.main (ports and endpoints from mesh/config.py).
 """
@@ -37,7 +37,6 @@ from svc_graph.adapters.cql_graph import CqlGraphStore
 from svc_graph.adapters.cql_sessions import CqlSessionStore
 from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.jwt_tokens import JwtTokenIssuer
-from svc_graph.adapters.redis_blockers import RedisBlockerCache
 from svc_graph.adapters.redis_counts import RedisCountCache
 from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.adapters.redis_users import RedisUserCache
@@ -57,10 +56,9 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     relay = OutboxRelay(outbox, events.JetStreamPublisher(deps.nats.jetstream()))
     users = CqlUserStore(session, keyspace, outbox, on_commit=relay.kick)
     graph = CqlGraphStore(session, keyspace, outbox, on_commit=relay.kick)
-    counts = RedisCountCache(deps.redis, ttl_s=env_int("TM_GRAPH_COUNT_CACHE_TTL_S", 600))
-    user_cache = RedisUserCache(deps.redis, ttl_s=env_int("TM_GRAPH_USER_CACHE_TTL_S", 600))
-    relationships = RedisRelationshipCache(deps.redis, ttl_s=env_int("TM_GRAPH_RELATIONSHIP_CACHE_TTL_S", 600))
-    blockers = RedisBlockerCache(deps.redis, ttl_s=env_int("TM_GRAPH_BLOCKER_CACHE_TTL_S", 3600))
+    counts = RedisCountCache(deps.redis, ttl_s=env_int("TM_GRAPH_COUNT_CACHE_TTL_S", 3600))
+    user_cache = RedisUserCache(deps.redis, ttl_s=env_int("TM_GRAPH_USER_CACHE_TTL_S", 3600))
+    relationships = RedisRelationshipCache(deps.redis, ttl_s=env_int("TM_GRAPH_RELATIONSHIP_CACHE_TTL_S", 3600))
     hasher = Argon2PasswordHasher()
     ids, clock = SnowflakeIds(), SystemClock()
 
@@ -68,7 +66,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
     servicer = GraphServiceApi(
         accounts=Accounts(users, user_cache, RelationshipReader(graph, relationships, settings), profiles, hasher, ids, clock),
         sessions=Sessions(users, CqlSessionStore(session, keyspace), hasher, tokens, ids, clock),
-        graph=SocialGraph(graph, counts, relationships, blockers, profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, relationships, profiles, ids, clock, settings),
         answers=RequestLog(session, keyspace),
     )
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(servicer, server)

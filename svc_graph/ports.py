@@ -6,7 +6,7 @@ fakes. Every method that does I/O is async and honours the caller's deadline (me
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -187,33 +187,6 @@ class RelationshipCache(Protocol):
     async def store_all(self, subject_id: int, relationships: Sequence[Relationship] | None, version: str | None) -> None:
         """Store the subject's relationships with everyone they have an edge with, marked complete
         (any other target: none); None: the subject has more edges than the cache keeps whole."""
-        ...
-
-    async def invalidate(self, user_ids: Iterable[int]) -> None: ...
-
-
-@dataclass(frozen=True)
-class CachedBlockers:
-    """What the blocker cache answered for one user and some candidates."""
-
-    # those of the candidates who block the user, when the user's whole set of blockers is cached;
-    # None when it is not (a miss), or when it is too large to cache (`too_many`)
-    among: set[int] | None
-    too_many: bool
-    # the user's cache version the lookup saw (see Cached.versions); None if the cache could not
-    # answer, and then nothing read from the store may be stored
-    version: str | None
-
-
-class BlockerCache(Protocol):
-    """Per user, the complete set of users who block them (or a mark that they have more blockers
-    than the cache keeps), under a version that every committed block or unblock of the user
-    replaces; failures behave as VersionedCache's."""
-
-    async def lookup(self, user_id: int, candidate_ids: Sequence[int]) -> CachedBlockers: ...
-
-    async def store(self, user_id: int, blockers: Collection[int] | None, version: str | None) -> None:
-        """Store the user's complete set of blockers; None: more than the cache keeps."""
         ...
 
     async def invalidate(self, user_ids: Iterable[int]) -> None: ...

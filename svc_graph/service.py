@@ -54,7 +54,6 @@ from svc_graph.domain import (
     successor_refresh_token,
 )
 from svc_graph.ports import (
-    BlockerCache,
     Clock,
     CountCache,
     GraphStore,
@@ -82,11 +81,9 @@ class GraphSettings:
     max_page_size: int = 100
     default_id_page_size: int = 1000
     max_id_page_size: int = 5000
-    # a user blocked by more users than this has their blockers asked per candidate instead of
-    # cached whole (SocialGraph.blockers_among): bounds a cache entry and the read that fills it
-    max_cached_blockers: int = 1000
     # a user with more follows, followers, blocks, blockers or mutes than this has their
-    # relationships cached per target, not whole (SocialGraph.relationships), for the same reason
+    # relationships cached per target instead of whole (RelationshipReader): bounds a cache entry
+    # and the read that fills it
     max_cached_edges: int = 1000
 
 
@@ -471,9 +468,9 @@ class SocialGraph:
     block removes follows) are kept by "write, then read the other side": whichever of a racing
     follow and block commits second sees the first and repairs, so no follow survives a block.
 
-    Relationships are read through the RelationshipCache, follow counts through the CountCache
-    (Profiles), each user's blockers through the BlockerCache; every mutation ends in
-    `_edges_changed`, which invalidates what it may have changed of them.
+    Relationships (blockers too) are read through the RelationshipCache, follow counts through the
+    CountCache (Profiles); every mutation ends in `_edges_changed`, which invalidates what it may
+    have changed of them.
     """
 
     def __init__(
@@ -481,7 +478,6 @@ class SocialGraph:
         graph: GraphStore,
         counts: CountCache,
         relationships: RelationshipCache,
-        blockers: BlockerCache,
         profiles: Profiles,
         ids: IdGenerator,
         clock: Clock,
@@ -491,7 +487,6 @@ class SocialGraph:
         self._counts = counts
         self._relationships = relationships
         self._relationship_reader = RelationshipReader(graph, relationships, settings)
-        self._blockers = blockers
         self._profiles = profiles
         self._ids = ids
         self._clock = clock
@@ -581,7 +576,7 @@ class SocialGraph:
         late_follows = await self._follows_between(me, blocked_id)
         if late_follows:
             await self._remove_follows(late_follows, actor_id=me)
-        await self._edges_changed(me, blocked_id, block=True)
+        await self._edges_changed(me, blocked_id)
 
     async def unblock(self, caller: int | None, blocked_id: int) -> None:
         """Lift a block; follows removed by it stay removed. Idempotent."""
@@ -594,7 +589,7 @@ class SocialGraph:
                     me, removed=tuple(existing.values()), events=(BlockDeleted(self._event_id(), now, me, blocked_id),)
                 )
             )
-        await self._edges_changed(me, blocked_id, follows=False, block=True)
+        await self._edges_changed(me, blocked_id, follows=False)
 
     async def list_blocked(self, caller: int | None, size: int, token: str) -> ProfilePage:
         me = require_caller(caller)
@@ -635,49 +630,21 @@ class SocialGraph:
         targets: all false (RelationshipReader)."""
         return await self._relationship_reader.of(user_id, target_ids)
 
-    async def blockers_among(self, user_id: int, candidate_ids: Sequence[int]) -> set[int]:
-        """Internal (search leaves out the tweets of the authors of a result page who block the
-        reader): those of `candidate_ids` who block `user_id`.
-
-        From the user's whole set of blockers, cached: one Redis round trip and no store read when
-        warm, whoever the candidates are (relationships are cached per pair, and a page of
-        authors is mostly pairs never asked before). A miss reads the set whole, one partition,
-        as most users are blocked by few if any. A user blocked by more than
-        `max_cached_blockers` is cached as such and asked per candidate (one partition read), so
-        neither a cache entry nor the read that fills it grows without bound."""
-        candidates = list(dict.fromkeys(candidate_ids))
-        if not candidates:
-            return set()
-        cached = await self._blockers.lookup(user_id, candidates)
-        if cached.among is not None:
-            return cached.among
-        if not cached.too_many:
-            cap = self._settings.max_cached_blockers
-            blockers = await self._graph.sources_to(Relation.BLOCK, user_id, cap + 1)
-            if len(blockers) <= cap:
-                await self._blockers.store(user_id, blockers, cached.version)
-                return set(blockers).intersection(candidates)
-            await self._blockers.store(user_id, None, cached.version)
-        return set(await self._graph.edges_to(Relation.BLOCK, user_id, candidates))
-
     # --- helpers ------------------------------------------------------------------------------
 
     async def _require_user(self, user_id: int) -> None:
         if await self._profiles.user(user_id) is None:
             raise UserNotFound(user_id=user_id)
 
-    async def _edges_changed(self, a: int, b: int, *, follows: bool = True, block: bool = False) -> None:
+    async def _edges_changed(self, a: int, b: int, *, follows: bool = True) -> None:
         """The one step after a mutation of the edges between a and b: invalidate what is cached of
-        them, for both users (their relationships, and their counts when follows may have changed),
-        and b's blockers when a's block of b may have changed (nobody else's blockers can have).
+        them, for both users (their relationships, and their counts when follows may have changed).
         Called also when nothing changed: a retry after a failed invalidation must still invalidate.
         Raises Unavailable if Redis could not be told; the change stays committed and the retry of
         the (idempotent) call invalidates again."""
         await self._relationships.invalidate((a, b))
         if follows:
             await self._counts.invalidate((a, b))
-        if block:
-            await self._blockers.invalidate((b,))
 
     async def _follows_between(self, a: int, b: int) -> list[Edge]:
         a_follows_b, b_follows_a = await asyncio.gather(

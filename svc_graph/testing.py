@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -33,7 +33,7 @@ from svc_graph.domain import (
     UserUpdated,
     handle_key,
 )
-from svc_graph.ports import Cached, CachedBlockers, CachedRelationships
+from svc_graph.ports import Cached, CachedRelationships
 
 V = TypeVar("V")
 
@@ -244,41 +244,6 @@ class FakeRelationshipCache:
         by_target = dict(self._cache.values.get((subject_id, version), {}))
         by_target.update(values)
         await self._cache.store({subject_id: by_target}, {subject_id: version})
-
-    async def invalidate(self, user_ids: Iterable[int]) -> None:
-        await self._cache.invalidate(user_ids)
-
-
-class FakeBlockerCache:
-    """Per user, the whole set of blockers (or None: too many) under the user's version, like the
-    Redis hash."""
-
-    def __init__(self) -> None:
-        self._cache = _FakeVersionedCache[frozenset[int] | None]()
-        self._cache.unavailable_reason = "BLOCKER_CACHE_UNAVAILABLE"
-
-    @property
-    def fail_invalidation(self) -> bool:
-        return self._cache.fail_invalidation
-
-    @fail_invalidation.setter
-    def fail_invalidation(self, fail: bool) -> None:
-        self._cache.fail_invalidation = fail
-
-    async def lookup(self, user_id: int, candidate_ids: Sequence[int]) -> CachedBlockers:
-        cached = await self._cache.lookup([user_id])
-        version = cached.versions[user_id]
-        if user_id not in cached.hits:
-            return CachedBlockers(None, too_many=False, version=version)
-        blockers = cached.hits[user_id]
-        if blockers is None:
-            return CachedBlockers(None, too_many=True, version=version)
-        return CachedBlockers(blockers.intersection(candidate_ids), too_many=False, version=version)
-
-    async def store(self, user_id: int, blockers: Collection[int] | None, version: str | None) -> None:
-        if version is None:
-            return
-        await self._cache.store({user_id: None if blockers is None else frozenset(blockers)}, {user_id: version})
 
     async def invalidate(self, user_ids: Iterable[int]) -> None:
         await self._cache.invalidate(user_ids)

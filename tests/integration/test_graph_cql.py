@@ -32,7 +32,7 @@ from svc_graph.domain import (
     UserUpdated,
 )
 from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, SocialGraph
-from svc_graph.testing import FakeBlockerCache, FakeCountCache, FakePasswordHasher, FakeRelationshipCache, FakeUserCache
+from svc_graph.testing import FakeCountCache, FakePasswordHasher, FakeRelationshipCache, FakeUserCache
 from tests.conftest import require_listening
 from tweetmesh.events.v1 import events_pb2
 
@@ -299,7 +299,7 @@ async def test_counts_are_exact_counts_of_the_edges(store):
 async def test_block_over_the_real_store_removes_follows_both_ways(store):
     profiles = Profiles(store.users, FakeUserCache(), store.graph, FakeCountCache(), GraphSettings())
     graph = SocialGraph(
-        store.graph, FakeCountCache(), FakeRelationshipCache(), FakeBlockerCache(), profiles,
+        store.graph, FakeCountCache(), FakeRelationshipCache(), profiles,
         SnowflakeIds(), SystemClock(), GraphSettings(),
     )
     ann, bob = await new_user(store), await new_user(store)

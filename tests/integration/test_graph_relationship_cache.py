@@ -21,7 +21,7 @@ from svc_graph.adapters.cql_users import CqlUserStore
 from svc_graph.adapters.redis_relationships import RedisRelationshipCache
 from svc_graph.domain import Relationship, User
 from svc_graph.service import GraphSettings, Profiles, SocialGraph
-from svc_graph.testing import FakeBlockerCache, FakeCountCache, FakeUserCache
+from svc_graph.testing import FakeCountCache, FakeUserCache
 from tests.integration.scratch import scratch_cql_session, scratch_redis, unreachable_redis
 
 FLAGS = ("following", "followed_by", "blocking", "blocked_by", "muting")
@@ -53,12 +53,10 @@ async def stores(stack):
         yield CqlUserStore(session, keyspace, outbox), CqlGraphStore(session, keyspace, outbox)
 
 
-def graph_over(stores, cache) -> SocialGraph:
+def graph_over(stores, cache, settings: GraphSettings = GraphSettings()) -> SocialGraph:
     users, graph = stores
-    profiles = Profiles(users, FakeUserCache(), graph, FakeCountCache(), GraphSettings())
-    return SocialGraph(
-        graph, FakeCountCache(), cache, FakeBlockerCache(), profiles, SnowflakeIds(), SystemClock(), GraphSettings()
-    )
+    profiles = Profiles(users, FakeUserCache(), graph, FakeCountCache(), settings)
+    return SocialGraph(graph, FakeCountCache(), cache, profiles, SnowflakeIds(), SystemClock(), settings)
 
 
 async def two_users(stores) -> tuple[int, int]:
@@ -175,6 +173,21 @@ async def test_changes_over_the_real_stores_are_seen_by_the_next_read(stores, ca
     await graph.mute(ann, bob)
     (ann_sees,) = await graph.relationships(ann, [bob])
     assert (ann_sees.blocking, ann_sees.muting) == (False, True)
+
+
+async def test_a_subject_with_more_edges_than_the_cache_keeps_whole_is_answered_per_target(stores, cache):
+    ann, bob = await two_users(stores)
+    cat, dan = await two_users(stores)
+    graph = graph_over(stores, cache, GraphSettings(max_cached_edges=2))
+    for blocker in (bob, cat, dan):
+        await graph.block(blocker, ann)
+
+    relationships = await graph.relationships(ann, [bob, cat, dan])
+    assert [r.blocked_by for r in relationships] == [True, True, True]
+    assert (await cache.lookup(ann, [])).too_many
+    await graph.unblock(cat, ann)
+    (cat_now,) = await graph.relationships(ann, [cat])
+    assert not cat_now.blocked_by and (await cache.lookup(ann, [])).complete  # two blockers: whole again
 
 
 async def test_with_redis_down_relationships_come_from_the_store_and_changes_ask_for_a_retry(

@@ -12,7 +12,6 @@ from mesh.testing import ManualClock, SequentialIds
 from svc_graph.domain import FollowCounts, HandleTaken, ProfileChanges, User, UserCreated, UserUpdated
 from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, SocialGraph
 from svc_graph.testing import (
-    FakeBlockerCache,
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
@@ -43,7 +42,7 @@ def make_world(users: FakeUserStore | None = None) -> World:
         accounts=Accounts(users, user_cache, RelationshipReader(graph_store, relationships, settings), profiles,
                           FakePasswordHasher(), ids, clock),
         graph=SocialGraph(
-            graph_store, counts, relationships, FakeBlockerCache(), profiles, ids, clock, settings
+            graph_store, counts, relationships, profiles, ids, clock, settings
         ),
     )
 

@@ -13,7 +13,6 @@ from mesh.testing import ManualClock, SequentialIds
 from svc_graph.grpc_api import GraphServiceApi
 from svc_graph.service import Accounts, GraphSettings, Profiles, RelationshipReader, Sessions, SocialGraph
 from svc_graph.testing import (
-    FakeBlockerCache,
     FakeCountCache,
     FakeGraphStore,
     FakePasswordHasher,
@@ -48,7 +47,7 @@ async def api():
     servicer = GraphServiceApi(
         accounts=Accounts(users, user_cache, RelationshipReader(graph, relationships, settings), profiles, hasher, ids, clock),
         sessions=Sessions(users, FakeSessionStore(), hasher, FakeTokenIssuer(), ids, clock),
-        graph=SocialGraph(graph, counts, relationships, FakeBlockerCache(), profiles, ids, clock, settings),
+        graph=SocialGraph(graph, counts, relationships, profiles, ids, clock, settings),
         answers=answers,
     )
     server = grpc.aio.server(interceptors=[CallPipeline(default_deadline_s=5)])
@@ -169,7 +168,7 @@ async def test_internal_id_lists_need_no_caller_and_flag_celebrities(api):
     assert relationships.relationships[0].followed_by
 
 
-async def test_a_read_mask_answers_only_its_flags_and_blocked_by_alone_comes_from_the_blockers(api):
+async def test_a_read_mask_answers_only_its_flags_all_from_one_cached_read(api):
     ann, bob, cat = await sign_up(api, "ann"), await sign_up(api, "bob"), await sign_up(api, "cat")
     await api.BlockUser(pb.BlockUserRequest(blocked_user_id=ann), metadata=as_user(bob))
     await api.FollowUser(pb.FollowUserRequest(following_user_id=cat), metadata=as_user(ann))
@@ -180,11 +179,12 @@ async def test_a_read_mask_answers_only_its_flags_and_blocked_by_alone_comes_fro
 
     assert [(r.target_user_id, r.blocked_by, r.following) for r in blocked_by.relationships] == [
         (bob, True, False), (cat, False, False)]  # following cat: not asked, so false
-    assert api.graph.lookups == 1  # the set of ann's blockers, read whole; the relationships not at all
+    assert api.graph.lookups == 5  # ann's relationships, read whole once (five partitions)
 
     following = await api.BatchGetRelationships(pb.BatchGetRelationshipsRequest(
         user_id=ann, target_user_ids=[bob, cat], read_mask=FieldMask(paths=["following"])))
     assert [(r.following, r.blocked_by) for r in following.relationships] == [(False, False), (True, False)]
+    assert api.graph.lookups == 5  # another mask, the same cached relationships
 
     for not_a_flag in ("muted_by", "blocked_by.since", ""):
         with pytest.raises(grpc.aio.AioRpcError) as refused:

@@ -24,7 +24,6 @@ from svc_graph.domain import (
 )
 from svc_graph.service import GraphSettings, Profiles, SocialGraph, relationships_between
 from svc_graph.testing import (
-    FakeBlockerCache,
     FakeCountCache,
     FakeGraphStore,
     FakeRelationshipCache,
@@ -40,27 +39,23 @@ class World:
     store: FakeGraphStore
     counts: FakeCountCache
     relationships: FakeRelationshipCache
-    blockers: FakeBlockerCache
     clock: ManualClock
     profiles: Profiles
     graph: SocialGraph
 
 
 def make_world(
-    store: FakeGraphStore | None = None, *, celebrity_threshold: int = 10_000, max_cached_blockers: int = 1000,
-    max_cached_edges: int = 1000,
+    store: FakeGraphStore | None = None, *, celebrity_threshold: int = 10_000, max_cached_edges: int = 1000
 ) -> World:
     users, store, counts, clock = FakeUserStore(), store or FakeGraphStore(), FakeCountCache(), ManualClock()
     for user_id, handle in ((ANN, "ann"), (BOB, "bob"), (CAT, "cat"), (DAN, "dan"), (EVE, "eve")):
         users.rows[user_id] = (User(user_id, handle, handle.title(), "", clock.now()), "hash")
         users.handles[handle] = user_id
-    settings = GraphSettings(
-        celebrity_threshold=celebrity_threshold, max_cached_blockers=max_cached_blockers, max_cached_edges=max_cached_edges
-    )
+    settings = GraphSettings(celebrity_threshold=celebrity_threshold, max_cached_edges=max_cached_edges)
     profiles = Profiles(users, FakeUserCache(), store, counts, settings)
-    relationships, blockers = FakeRelationshipCache(), FakeBlockerCache()
-    graph = SocialGraph(store, counts, relationships, blockers, profiles, SequentialIds(), clock, settings)
-    return World(store, counts, relationships, blockers, clock, profiles, graph)
+    relationships = FakeRelationshipCache()
+    graph = SocialGraph(store, counts, relationships, profiles, SequentialIds(), clock, settings)
+    return World(store, counts, relationships, clock, profiles, graph)
 
 
 @pytest.fixture
@@ -321,8 +316,6 @@ async def test_a_block_shows_in_both_users_relationships_at_once(world):
 async def warm(world: World, a: int, b: int) -> None:
     await world.graph.relationships(a, [b, CAT])
     await world.graph.relationships(b, [a, CAT])
-    await world.graph.blockers_among(a, [b, CAT])
-    await world.graph.blockers_among(b, [a, CAT])
 
 
 async def nothing(graph: SocialGraph, a: int, b: int) -> None:
@@ -355,9 +348,6 @@ async def test_every_change_is_seen_by_the_next_read_of_either_user(world, name)
     for subject, target in ((ANN, BOB), (BOB, ANN)):
         truth = await relationships_between(world.store, subject, [target, CAT])
         assert await world.graph.relationships(subject, [target, CAT]) == truth, f"{subject} -> {target} after {name}"
-        blocked_by = {r.target_user_id for r in truth if r.blocked_by}
-        blockers = await world.graph.blockers_among(subject, [target, CAT])
-        assert blockers == blocked_by, f"{subject}'s blockers after {name}"
 
 
 async def test_relationships_stay_exact_when_a_retry_follows_a_failed_invalidation(world):
@@ -373,75 +363,6 @@ async def test_relationships_stay_exact_when_a_retry_follows_a_failed_invalidati
     (ann_sees,) = await world.graph.relationships(ANN, [BOB])
     assert ann_sees.muting
     assert len(events_of(world, MuteCreated)) == 1
-
-
-async def test_blockers_among_candidates_are_those_who_block_the_user(world):
-    await world.graph.block(BOB, ANN)
-    await world.graph.block(DAN, ANN)
-    await world.graph.block(ANN, CAT)  # ANN blocks CAT: not a blocker of ANN
-    await world.graph.follow(EVE, ANN)
-
-    assert await world.graph.blockers_among(ANN, [BOB, CAT, EVE, 999]) == {BOB}
-    assert await world.graph.blockers_among(ANN, [DAN, BOB]) == {BOB, DAN}
-    assert await world.graph.blockers_among(CAT, [ANN]) == {ANN}
-    assert await world.graph.blockers_among(ANN, []) == set()
-
-
-async def test_warm_blockers_answer_any_candidates_without_reading_the_store(world):
-    await world.graph.block(BOB, ANN)
-    await world.graph.blockers_among(ANN, [CAT])  # the whole set is read once, whoever is asked
-    reads = world.store.lookups
-
-    assert await world.graph.blockers_among(ANN, [BOB, CAT, DAN, EVE, 999]) == {BOB}
-    assert await world.graph.blockers_among(ANN, [EVE]) == set()
-    assert world.store.lookups == reads
-
-
-async def test_a_user_with_more_blockers_than_the_cache_keeps_is_asked_per_candidate():
-    world = make_world(max_cached_blockers=2)
-    for blocker in (BOB, CAT, DAN):
-        await world.graph.block(blocker, ANN)
-
-    assert await world.graph.blockers_among(ANN, [BOB, EVE]) == {BOB}
-    reads = world.store.lookups
-    assert await world.graph.blockers_among(ANN, [DAN, EVE]) == {DAN}
-    assert world.store.lookups == reads + 1  # cached as "too many": one per-candidate read, no set reread
-
-    await world.graph.unblock(CAT, ANN)  # back under the cap: cached whole again
-    assert await world.graph.blockers_among(ANN, [CAT, DAN]) == {DAN}
-    reads = world.store.lookups
-    assert await world.graph.blockers_among(ANN, [BOB, CAT]) == {BOB}
-    assert world.store.lookups == reads
-
-
-async def test_a_block_is_seen_by_the_next_check_even_after_a_failed_invalidation(world):
-    assert await world.graph.blockers_among(BOB, [ANN]) == set()  # cached: nobody blocks BOB
-    world.blockers.fail_invalidation = True
-    with pytest.raises(Unavailable) as refused:
-        await world.graph.block(ANN, BOB)  # committed, but the cache still says nobody
-    assert refused.value.reason == "BLOCKER_CACHE_UNAVAILABLE"
-    world.blockers.fail_invalidation = False
-
-    await world.graph.block(ANN, BOB)  # the client's retry: nothing to write, cache invalidated
-
-    assert await world.graph.blockers_among(BOB, [ANN]) == {ANN}
-    assert len(events_of(world, BlockCreated)) == 1
-
-
-async def test_only_the_blocked_users_blockers_are_invalidated(world):
-    for user in (ANN, BOB, CAT):
-        await world.graph.blockers_among(user, [DAN])
-    reads = world.store.lookups
-
-    await world.graph.block(ANN, BOB)
-    await world.graph.follow(CAT, DAN)
-    before_checks = world.store.lookups
-
-    assert await world.graph.blockers_among(ANN, [BOB]) == set()
-    assert await world.graph.blockers_among(CAT, [DAN]) == set()
-    assert world.store.lookups == before_checks  # ANN's and CAT's sets stayed cached
-    assert await world.graph.blockers_among(BOB, [ANN]) == {ANN}
-    assert world.store.lookups == before_checks + 1 and before_checks > reads
 
 
 # --- lists and page tokens --------------------------------------------------------------------

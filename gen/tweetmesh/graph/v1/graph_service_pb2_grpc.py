@@ -407,9 +407,9 @@ class GraphServiceServicer:
         """Internal: how one user relates to up to 100 others, for visibility
         checks (the tweet service asks whether an author blocks the caller) and
         filtering (the notification service drops actions of muted users).
-        Unknown target ids get an all-false relationship. A `read_mask` of
-        `blocked_by` alone is the cheap question (search asks it of every page
-        of results): it is answered from the subject's cached set of blockers.
+        Unknown target ids get an all-false relationship. Every flag comes from
+        the subject's cached relationships (held whole once read), so a
+        `read_mask` only trims the answer (search asks for `blocked_by`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
