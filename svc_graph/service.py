@@ -222,8 +222,8 @@ class RelationshipReader:
 
     async def of(self, user_id: int, target_ids: Sequence[int]) -> list[Relationship]:
         """How the user relates to each target, in the order given; unknown targets: all false.
-        From the cache; the misses from the store, cached under the version
-        the lookup saw, so a change committed meanwhile leaves them unreachable.
+        From the cache; the misses from the store, cached under the version the lookup saw, so a
+        change committed meanwhile leaves them unreachable.
 
         The first miss reads the subject's every relationship (every_relationship) and caches
         them whole: from then on any target is answered from the cache, asked before or not
@@ -249,7 +249,6 @@ class RelationshipReader:
         await self._relationships.store(user_id, read, cached.version)
         found = {**cached.hits, **{r.target_user_id: r for r in read}}
         return [found[target] for target in targets]
-
 
 
 class Accounts:
