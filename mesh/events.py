@@ -110,8 +110,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("TWEETS", "timeline-fanout", ("tweet.created", "tweet.deleted", "tweet.retweeted", "tweet.retweet_undone")),
     ConsumerSpec("GRAPH", "timeline-graph", ("graph.>",)),
     # apart from timeline-fanout, so a like is not held up behind a big fan-out in the same batch;
-    # it only makes rendered pages (which live 30 s) stale, so older likes need not be replayed
-    ConsumerSpec("TWEETS", "timeline-readers", ("tweet.liked", "tweet.unliked"), from_creation_on=True),
+    # these only make rendered pages stale (pages live minutes), so older ones need not be replayed
+    ConsumerSpec("TWEETS", "timeline-readers", ("tweet.liked", "tweet.unliked", "tweet.commented", "tweet.comment_deleted"),
+                 from_creation_on=True),
     ConsumerSpec("TWEETS", "search-indexer", ("tweet.>",)),
     ConsumerSpec("GRAPH", "search-users", ("graph.user.>",)),
     ConsumerSpec("TWEETS", "notify-tweets", ("tweet.>",)),

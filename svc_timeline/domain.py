@@ -159,6 +159,24 @@ def page_fingerprint(entries: Sequence[tuple[TimelineKey, TimelineEntry]]) -> st
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class PageSubjects:
+    """The tweets and users a page shows, named by its entries: others' changes to them (a like
+    count, a deleted original, a profile) make a rendered page stale. Sorted, without repeats, so
+    the same entries always name them in the same order."""
+
+    tweet_ids: tuple[int, ...]
+    user_ids: tuple[int, ...]
+
+
+def page_subjects(entries: Sequence[tuple[TimelineKey, TimelineEntry]]) -> PageSubjects:
+    tweets = {entry.tweet_id for _, entry in entries} | {
+        entry.retweet_of_tweet_id for _, entry in entries if entry.retweet_of_tweet_id is not None
+    }
+    users = {author for _, entry in entries for author in entry.authors()}
+    return PageSubjects(tuple(sorted(tweets)), tuple(sorted(users)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading
 

@@ -10,7 +10,9 @@ declared in mesh/events.py), and calls svc_graph (followers, follows, relationsh
   TM_TIMELINE_CACHE_TTL_S       a cached timeline not read for this long is dropped (86400)
   TM_TIMELINE_SOURCES_TTL_S     how long a reader's merge sources stay cached; changes invalidate them (3600)
   TM_TIMELINE_PAGE_MAX_AGE_S    a first home page is kept rendered this long at most: the bound on how
-                                stale others' counts and profiles may be on it (30; 0: none kept)
+                                stale what its entries do not name may be on it (a quoted tweet's
+                                counts; the rest is kept exact by events: ports.RenderedHomePages)
+                                (300; 0: none kept)
   TM_TIMELINE_CONSUMER_CONCURRENCY  events handled at once per consumer (8)
 
 Run: python -m svc_timeline.main (ports and endpoints from mesh/config.py).
@@ -57,7 +59,7 @@ def register(server: grpc.aio.Server, deps: Dependencies) -> list[BackgroundJob]
         ttl_s=env_int("TM_TIMELINE_CACHE_TTL_S", 86_400),
         merge_sources_ttl_s=env_int("TM_TIMELINE_SOURCES_TTL_S", 3600),
     )
-    pages = RedisRenderedPages(deps.redis, max_age_s=env_int("TM_TIMELINE_PAGE_MAX_AGE_S", 30))
+    pages = RedisRenderedPages(deps.redis, max_age_s=env_int("TM_TIMELINE_PAGE_MAX_AGE_S", 300))
     graph = GrpcFollowerDirectory(deps.peers["graph"])
     tweets = GrpcTweetDirectory(deps.peers["tweet"])
 

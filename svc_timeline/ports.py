@@ -16,6 +16,7 @@ from svc_timeline.domain import (
     FollowingPage,
     HydratedTweet,
     MergeSources,
+    PageSubjects,
     Relationship,
     TimelineEntry,
     TimelineKey,
@@ -174,21 +175,31 @@ class RenderedHomePages(Protocol):
       - the reader's own state (their likes, follows, blocks, mutes): until the event of the change
         is consumed and `forget` replaces the reader's version, so a page stored under the old one
         is never served again;
-      - everyone else's changes (counts, profiles, an original deleted under a retweet): at most
-        `max_age_s`, the page's lifetime.
-    Lookups never raise (a miss); `store` is best effort; `forget` raises Unavailable so the event
-    is retried.
+      - others' changes to what its entries name (the PageSubjects: a tweet's counts, an original
+        deleted under a retweet, an author's profile): until the event is consumed and
+        `subjects_changed` marks them, which makes every page that shows them a miss;
+      - what the entries do not name (a quoted tweet's own counts, the follower counts on an
+        author's profile): at most `max_age_s`, the page's lifetime.
+    Lookups never raise (a miss); `store` is best effort; `forget` and `subjects_changed` raise
+    Unavailable so the event is retried.
     """
 
-    async def lookup(self, reader_id: int, page_size: int) -> RenderedPageLookup: ...
+    async def lookup(self, reader_id: int, page_size: int, subjects: PageSubjects) -> RenderedPageLookup:
+        """The page stored for these entries' subjects as they are now, if any."""
+        ...
 
     async def store(self, reader_id: int, page_size: int, page: RenderedPage, as_of: str | None) -> None:
-        """Keep a page rendered after the lookup that answered `as_of`: if the reader's state
-        changed in between, it is never served."""
+        """Keep a page rendered after the lookup that answered `as_of`: if the reader's state or
+        one of the subjects changed in between, it is never served."""
         ...
 
     async def forget(self, reader_ids: Sequence[int]) -> None:
         """These readers' own state changed: none of their stored pages is served any more."""
+        ...
+
+    async def subjects_changed(self, tweet_ids: Sequence[int], user_ids: Sequence[int]) -> None:
+        """These tweets or users changed for everyone: no page stored before that shows them is
+        served any more."""
         ...
 
 

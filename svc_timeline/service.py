@@ -42,6 +42,7 @@ from svc_timeline.domain import (
     first_of_each_content,
     merge_newest_first,
     page_fingerprint,
+    page_subjects,
 )
 from svc_timeline.ports import (
     FollowerDirectory,
@@ -213,6 +214,11 @@ class FanOut:
         mute, an unblock): their rendered pages are not served any more."""
         await self._pages.forget(user_ids)
 
+    async def shown_changed(self, tweet_ids: Sequence[int] = (), user_ids: Sequence[int] = ()) -> None:
+        """These tweets (their counts, or deleted) or users (their profiles) changed for everyone:
+        no rendered page that shows them is served any more."""
+        await self._pages.subjects_changed(tweet_ids, user_ids)
+
     async def _noted_celebrity(self, author_id: int, first_page: FollowerPage) -> bool:
         """Whether the author is a celebrity, as the first page of their followers says; told to
         the cache first, so that from a crossing of the threshold on, every reader's merge sources
@@ -293,17 +299,15 @@ class TimelineReader:
         before = _cursor(page_token, key)
         size = page_size(requested_page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         first_page = before is None  # the page readers refresh: the only one kept rendered
-        home_slices, merged_slices, rendered = await gather_bounded(
-            [
-                self._slices([key], before, size),
-                self._merged_slices(reader, before, size),
-                self._pages.lookup(reader, size) if first_page else _no_rendered_page(),
-            ],
-            3,
+        home_slices, merged_slices = await _gather(
+            self._slices([key], before, size), self._merged_slices(reader, before, size)
         )
         page = merge_newest_first([*home_slices, *merged_slices], size)
         tagged = list(page.entries)
         fingerprint = page_fingerprint(tagged)
+        # after the slices: a page is looked up with what its entries show (they name the subjects
+        # whose changes by others make it stale), and this lookup is what a render is as of
+        rendered = await (self._pages.lookup(reader, size, page_subjects(tagged)) if first_page else _no_rendered_page())
         if rendered.page is not None and rendered.page.fingerprint == fingerprint:
             metrics.RENDERED_PAGES.labels("hit").inc()
             return TimelinePage(rendered.page.tweets, _next_page_token(key, page))

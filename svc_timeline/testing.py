@@ -16,6 +16,7 @@ from svc_timeline.domain import (
     FollowingPage,
     HydratedTweet,
     MergeSources,
+    PageSubjects,
     Relationship,
     TimelineEntry,
     TimelineKey,
@@ -214,23 +215,27 @@ class NoCache(FakeTimelineCache):
 
 class FakeRenderedPages:
     """The semantics of adapters/redis_rendered_pages.py without Redis: pages by (reader, size),
-    each under the reader's version when it was looked up; `expire()` ends every page's lifetime,
-    `keeps=False` keeps none (like max_age_s=0), `broken = True` behaves like an unreachable Redis."""
+    each under the reader's version and its subjects' versions when it was looked up; `expire()`
+    ends every page's lifetime, `keeps=False` keeps none (like max_age_s=0), `broken = True`
+    behaves like an unreachable Redis."""
 
     def __init__(self, keeps: bool = True) -> None:
         self._keeps = keeps
         self.pages: dict[tuple[int, int], tuple[str, RenderedPage]] = {}
         self._tokens = itertools.count(1)  # never reused, like the random tokens of Redis
         self._versions: dict[int, int] = {}
+        self._changed: dict[tuple[str, int], int] = {}
         self.broken = False
 
     def expire(self) -> None:
         self.pages.clear()
 
-    async def lookup(self, reader_id: int, page_size: int) -> RenderedPageLookup:
+    async def lookup(self, reader_id: int, page_size: int, subjects: PageSubjects) -> RenderedPageLookup:
         if self.broken or not self._keeps:
             return RenderedPageLookup(None, None)
-        as_of = str(self._versions.get(reader_id, 0))
+        tokens = [self._changed.get(("t", t), 0) for t in subjects.tweet_ids]
+        tokens += [self._changed.get(("u", u), 0) for u in subjects.user_ids]
+        as_of = f"{self._versions.get(reader_id, 0)}:{tokens}"
         stored_as_of, page = self.pages.get((reader_id, page_size), (None, None))
         return RenderedPageLookup(page if stored_as_of == as_of else None, as_of)
 
@@ -243,6 +248,12 @@ class FakeRenderedPages:
             raise Unavailable("cache down", reason="TIMELINE_CACHE_UNAVAILABLE")
         for reader_id in reader_ids:
             self._versions[reader_id] = next(self._tokens)
+
+    async def subjects_changed(self, tweet_ids: Sequence[int], user_ids: Sequence[int]) -> None:
+        if self.broken:
+            raise Unavailable("cache down", reason="TIMELINE_CACHE_UNAVAILABLE")
+        for subject in [*(("t", t) for t in tweet_ids), *(("u", u) for u in user_ids)]:
+            self._changed[subject] = next(self._tokens)
 
 
 class FakeGraph:

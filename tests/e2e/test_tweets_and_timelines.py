@@ -107,6 +107,26 @@ def test_the_readers_own_like_and_mute_show_on_the_next_home_reads(gateway, auth
     wait_until(lambda: tweet_id not in home_ids(gateway, reader), 2.0)
 
 
+def test_others_likes_and_the_authors_new_name_show_on_the_readers_kept_home_page(gateway, author, reader):
+    # the page is kept rendered for minutes: others' changes to what it shows must reach it by their events
+    assert follow(gateway, reader, author)[0] == 200
+    _, _, body = compose(gateway, author, "count my likes")
+    tweet_id = body["tweetId"]
+    wait_until(lambda: tweet_id in home_ids(gateway, reader), 2.0)
+
+    def shown_on_home() -> dict:
+        _, _, home = http("GET", f"{gateway}/v1/timelines/home?pageSize=50", headers=reader["auth"])
+        return next(t for t in home.get("tweets", []) if t["tweetId"] == tweet_id)
+
+    assert shown_on_home().get("likeCount", 0) == 0
+    liker = account(gateway)
+    assert http("POST", f"{gateway}/v1/like/{tweet_id}", {}, headers=liker["auth"])[0] == 200
+    wait_until(lambda: shown_on_home().get("likeCount") == 1, 2.0)
+    assert http("PATCH", f"{gateway}/v1/users/{author['id']}", {"displayName": "Renamed Author"},
+                headers=author["auth"])[0] == 200
+    wait_until(lambda: shown_on_home()["author"].get("displayName") == "Renamed Author", 2.0)
+
+
 def test_only_the_author_may_delete(gateway, author, reader):
     _, _, body = compose(gateway, author, "mine alone")
     code, _, answer = http("DELETE", f"{gateway}/v1/tweet/{body['tweetId']}", headers=reader["auth"])

@@ -1,18 +1,20 @@
-"""Rendered first home pages: served again only for the same entries and the same reader state,
-forgotten by the events of the reader's own changes, never served past their lifetime."""
+"""Rendered first home pages: served again only for the same entries, the same reader state and
+the same state of what the entries show; forgotten by the events of the reader's own changes and
+of others' changes to what the page shows; never served past their lifetime."""
 
 from __future__ import annotations
 
 import pytest
 
 from mesh.errors import Unavailable
-from svc_timeline.domain import TimelineEntry, TimelineKey, page_fingerprint
+from svc_timeline.domain import PageSubjects, TimelineEntry, TimelineKey, page_fingerprint, page_subjects
 from svc_timeline.event_handlers import TimelineEvents
 from svc_timeline.ports import RenderedPage
 from svc_timeline.testing import FakeRenderedPages, Harness
 from tweetmesh.events.v1 import events_pb2
 
-READER, ANN, BOB, STAR = 1, 2, 3, 90
+READER, ANN, BOB, STAR, STRANGER = 1, 2, 3, 90, 77
+NOTHING = PageSubjects((), ())
 
 
 async def _nothing() -> None:
@@ -80,6 +82,61 @@ async def test_the_readers_own_changes_forget_their_pages(h, subject, message):
     assert h.tweets.hydrate_calls == calls + 1
 
 
+def _others_changes(tweet_id: int, author_id: int) -> list[tuple[str, object]]:
+    """Events of other users' changes to a tweet on the reader's page, or to its author."""
+    t, a, s = str(tweet_id), str(author_id), str(STRANGER)
+    return [
+        ("tweet.liked", events_pb2.LikeCreated(event_id="l1", actor_user_id=s, tweet_id=t, tweet_author_id=a)),
+        ("tweet.unliked", events_pb2.LikeDeleted(event_id="l2", actor_user_id=s, tweet_id=t, tweet_author_id=a)),
+        ("tweet.commented", events_pb2.CommentCreated(event_id="c1", actor_user_id=s, comment_id="5", tweet_id=t,
+                                                      tweet_author_id=a)),
+        ("tweet.comment_deleted", events_pb2.CommentDeleted(event_id="c2", actor_user_id=s, comment_id="5", tweet_id=t)),
+        ("tweet.created", events_pb2.TweetCreated(event_id="r1", actor_user_id=s, tweet_id="9001", in_reply_to_tweet_id=t,
+                                                  in_reply_to_user_id=a)),
+        ("tweet.created", events_pb2.TweetCreated(event_id="q1", actor_user_id=s, tweet_id="9002", quoted_tweet_id=t,
+                                                  quoted_user_id=a)),
+        ("tweet.retweeted", events_pb2.Retweeted(event_id="rt1", actor_user_id=s, retweet_id="9003", tweet_id=t,
+                                                 tweet_author_id=a)),
+        ("tweet.retweet_undone", events_pb2.RetweetUndone(event_id="rt2", actor_user_id=s, retweet_id="9003", tweet_id=t,
+                                                          tweet_author_id=a)),
+        ("graph.user.updated", events_pb2.UserUpdated(event_id="u1", actor_user_id=a, handle="ann_again")),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_others_changes(1, 1))))
+async def test_others_changes_to_what_the_page_shows_render_it_again(h, index):
+    h.graph.add_users(STRANGER)
+    shown = await h.post(ANN)
+    await _ids(h)
+    subject, message = _others_changes(shown.tweet_id, ANN)[index]
+    await TimelineEvents(h.fan_out).handle(subject, message.SerializeToString(), _nothing)
+    calls = h.tweets.hydrate_calls
+    await _ids(h)
+    assert h.tweets.hydrate_calls == calls + 1, subject
+
+
+async def test_others_changes_to_tweets_and_users_the_page_does_not_show_leave_it_served(h):
+    h.graph.add_users(STRANGER)
+    await h.post(ANN)
+    await _ids(h)
+    for subject, message in _others_changes(123456, STRANGER):
+        await TimelineEvents(h.fan_out).handle(subject, message.SerializeToString(), _nothing)
+    calls = h.tweets.hydrate_calls
+    await _ids(h)
+    assert h.tweets.hydrate_calls == calls
+
+
+async def test_a_deleted_original_under_a_retweet_renders_the_page_again(h):
+    original = h.world.post(BOB)  # BOB's tweet reaches the home as ANN's retweet only
+    await h.fan_out.fan_out_tweet(h.world.retweet(ANN, original))
+    await _ids(h)
+    calls = h.tweets.hydrate_calls
+    deleted = events_pb2.TweetDeleted(event_id="d1", actor_user_id=str(BOB), tweet_id=str(original.tweet_id))
+    await TimelineEvents(h.fan_out).handle("tweet.deleted", deleted.SerializeToString(), _nothing)
+    await _ids(h)
+    assert h.tweets.hydrate_calls == calls + 1
+
+
 async def test_a_mute_hides_the_author_once_its_event_is_consumed(h):
     muted = await h.post(ANN)
     assert muted.tweet_id in await _ids(h)
@@ -90,10 +147,21 @@ async def test_a_mute_hides_the_author_once_its_event_is_consumed(h):
 
 
 async def test_a_page_rendered_while_the_reader_changed_is_never_served(h):
-    lookup = await h.pages.lookup(READER, 20)  # what a read saw before rendering
+    lookup = await h.pages.lookup(READER, 20, NOTHING)  # what a read saw before rendering
     await h.fan_out.readers_changed([READER])  # a like committed meanwhile
     await h.pages.store(READER, 20, RenderedPage("rendered-before-the-like", []), lookup.as_of)
-    assert (await h.pages.lookup(READER, 20)).page is None
+    assert (await h.pages.lookup(READER, 20, NOTHING)).page is None
+
+
+async def test_a_page_rendered_while_a_tweet_on_it_changed_is_never_served(h):
+    shown = PageSubjects((10, 11), (ANN,))
+    lookup = await h.pages.lookup(READER, 20, shown)
+    await h.fan_out.shown_changed(tweet_ids=[11])  # someone's like of it committed meanwhile
+    await h.pages.store(READER, 20, RenderedPage("rendered-before-the-like", []), lookup.as_of)
+    assert (await h.pages.lookup(READER, 20, shown)).page is None
+    again = await h.pages.lookup(READER, 20, shown)
+    await h.pages.store(READER, 20, RenderedPage("rendered-after", []), again.as_of)
+    assert (await h.pages.lookup(READER, 20, shown)).page.fingerprint == "rendered-after"
 
 
 async def test_a_page_past_its_lifetime_renders_again(h):
@@ -121,6 +189,8 @@ async def test_pages_unreachable_the_read_renders_and_a_forget_fails_for_a_retry
     assert h.tweets.hydrate_calls == calls + 2
     with pytest.raises(Unavailable):
         await h.fan_out.readers_changed([READER])
+    with pytest.raises(Unavailable):
+        await h.fan_out.shown_changed(tweet_ids=[1])
 
 
 def test_the_fingerprint_tells_apart_the_timeline_an_entry_came_from_and_its_fields():
@@ -130,3 +200,14 @@ def test_the_fingerprint_tells_apart_the_timeline_an_entry_came_from_and_its_fie
     assert pushed != page_fingerprint([(TimelineKey.user(ANN), entry)])
     assert pushed != page_fingerprint([(TimelineKey.home(READER), TimelineEntry(10, ANN, 5, BOB))])
     assert pushed != page_fingerprint([])
+
+
+def test_a_pages_subjects_are_its_tweets_originals_and_authors_in_one_order():
+    entries = [
+        (TimelineKey.home(READER), TimelineEntry(30, BOB, 10, ANN)),
+        (TimelineKey.user(STAR), TimelineEntry(20, STAR)),
+        (TimelineKey.home(READER), TimelineEntry(10, ANN)),
+    ]
+    assert page_subjects(entries) == PageSubjects((10, 20, 30), (ANN, BOB, STAR))
+    assert page_subjects(list(reversed(entries))) == page_subjects(entries)
+    assert page_subjects([]) == NOTHING
