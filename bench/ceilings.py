@@ -6,6 +6,10 @@ a service opens them), from one asyncio loop like a service's:
   redis   GET of a small key
   cql     SELECT of one row by primary key, prepared, at the services' consistency (LOCAL_QUORUM),
           from a scratch keyspace `bench_ceiling` made for it and dropped after
+  cql_compose_write
+          the strongly consistent writes of a compose, nothing else: a claim INSERT ... IF NOT
+          EXISTS (Paxos, LOCAL_SERIAL), then a LOGGED batch of four inserts into four partitions
+          (the tweet, its author's list, the month index, the outbox row), in the same keyspace
   envoy   the gateway alone: vegeta at fixed rates against /healthz, which Envoy's health check
           filter answers itself (no token, no upstream)
 
@@ -84,13 +88,7 @@ async def redis_ceiling(deps: Dependencies, *, concurrency: int = 32, duration_s
 async def cql_ceiling(deps: Dependencies, *, concurrency: int = 32, duration_s: float = 3.0) -> dict[str, Any]:
     session = deps.cql
     assert session is not None
-    stack = deps.stack
-    await cql.execute(
-        session,
-        f"CREATE KEYSPACE IF NOT EXISTS {SCRATCH_KEYSPACE} WITH replication = "
-        f"{{'class': 'NetworkTopologyStrategy', '{stack.cql_datacenter}': 1}}",
-        cap_s=30,
-    )
+    await _scratch_keyspace(deps)
     await cql.execute(session, f"CREATE TABLE IF NOT EXISTS {SCRATCH_KEYSPACE}.kv (k int PRIMARY KEY, v text)", cap_s=30)
     try:
         insert = await cql.prepare(session, f"INSERT INTO {SCRATCH_KEYSPACE}.kv (k, v) VALUES (?, ?)")
@@ -107,6 +105,46 @@ async def cql_ceiling(deps: Dependencies, *, concurrency: int = 32, duration_s: 
                 **await _both(read_one, concurrency=concurrency, duration_s=duration_s)}
     finally:
         await drop_scratch(deps)
+
+
+async def cql_compose_write_ceiling(deps: Dependencies, *, concurrency: int = 32, duration_s: float = 3.0) -> dict[str, Any]:
+    """The floor under a compose's latency: its claim and its logged batch, with no service around
+    them (svc_tweet's CqlTweetStore.claim_request and .create do these, and more, per compose)."""
+    session = deps.cql
+    assert session is not None
+    await _scratch_keyspace(deps)
+    await cql.execute(session, f"CREATE TABLE IF NOT EXISTS {SCRATCH_KEYSPACE}.claims "
+                               "(owner bigint, request text, v text, PRIMARY KEY ((owner), request))", cap_s=30)
+    await cql.execute(session, f"CREATE TABLE IF NOT EXISTS {SCRATCH_KEYSPACE}.rows "
+                               "(k bigint, c bigint, v text, PRIMARY KEY ((k), c))", cap_s=30)
+    try:
+        claim = await cql.prepare(
+            session, f"INSERT INTO {SCRATCH_KEYSPACE}.claims (owner, request, v) VALUES (?, ?, ?) IF NOT EXISTS")
+        write = await cql.prepare(session, f"INSERT INTO {SCRATCH_KEYSPACE}.rows (k, c, v) VALUES (?, ?, ?)")
+        ids = iter(range(1, 1 << 62))
+
+        async def claim_then_batch() -> None:
+            n = next(ids)
+            (outcome,) = await cql.execute(session, claim, (n, f"request-{n}", VALUE))
+            if not outcome.applied:
+                raise LookupError("a fresh claim was refused")
+            # four partitions, like the tweet row, its author's list, the month index and the outbox
+            await cql.execute_batch(session, [(write, (n * 4 + part, n, VALUE)) for part in range(4)])
+
+        return {"what": "CQL compose writes alone: INSERT IF NOT EXISTS (LOCAL_SERIAL), then a LOGGED batch of 4 partitions",
+                **await _both(claim_then_batch, concurrency=concurrency, duration_s=duration_s)}
+    finally:
+        await drop_scratch(deps)
+
+
+async def _scratch_keyspace(deps: Dependencies) -> None:
+    assert deps.cql is not None
+    await cql.execute(
+        deps.cql,
+        f"CREATE KEYSPACE IF NOT EXISTS {SCRATCH_KEYSPACE} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{deps.stack.cql_datacenter}': 1}}",
+        cap_s=30,
+    )
 
 
 async def drop_scratch(deps: Dependencies) -> None:
@@ -128,13 +166,14 @@ def envoy_ceiling(stack: Stack, *, rates: Sequence[int] = (1000, 2000, 4000, 800
 
 async def measure(stack: Stack | None = None, *, concurrency: int = 32, duration_s: float = 3.0,
                   envoy_rates: Sequence[int] = (1000, 2000, 4000, 8000)) -> dict[str, Any]:
-    """All three ceilings: {"redis": ..., "cql": ..., "envoy": ...} (envoy skipped with no rates)."""
+    """Every ceiling: {"redis", "cql", "cql_compose_write", "envoy"} (envoy skipped with no rates)."""
     stack = stack or Stack()
     deps = await Dependencies.open(stack, name="bench-ceilings", cql=True, redis=True)
     try:
         found = {
             "redis": await redis_ceiling(deps, concurrency=concurrency, duration_s=duration_s),
             "cql": await cql_ceiling(deps, concurrency=concurrency, duration_s=duration_s),
+            "cql_compose_write": await cql_compose_write_ceiling(deps, concurrency=concurrency, duration_s=duration_s),
         }
     finally:
         await deps.close()

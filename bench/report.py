@@ -270,7 +270,7 @@ def _sweep_lines(name: str, sweep: Mapping[str, Any]) -> list[str]:
 def _ceiling_lines(ceilings: Mapping[str, Any], results: Results) -> list[str]:
     lines: list[str] = []
     rows = []
-    for name in ("redis", "cql"):
+    for name in ("redis", "cql", "cql_compose_write"):
         c = ceilings.get(name)
         if c:
             serial, parallel = c["serial"], c["parallel"]
@@ -288,6 +288,10 @@ def _ceiling_lines(ceilings: Mapping[str, Any], results: Results) -> list[str]:
     home, ping = _get(results, "sweep", "home_timeline", "best_rate_per_s"), _get(results, "sweep", "ping", "best_rate_per_s")
     if home and ping:
         ratios.append(f"- home timeline / no-work ping, highest sustained rate: {home} / {ping} = {home / ping:.0%}")
+    compose = _p99(_get(results, "runs", KIND_COMPOSE) or _get(results, "mixed", "per_kind", KIND_COMPOSE))
+    floor = _get(ceilings, "cql_compose_write", "serial", "latency_ms", "p99")
+    if compose and floor:
+        ratios.append(f"- compose p99 / its CQL writes alone p99: {compose:.1f} / {floor:.1f} ms = {compose / floor:.1f}x")
     clean = [r["throughput_per_s"] for r in (envoy or {}).get("runs", [])
              if r["error_rate"] <= MAX_ERROR_RATE and not r["generator_lagged"]]
     if ping and clean:

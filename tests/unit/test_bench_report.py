@@ -42,6 +42,10 @@ def fake_results() -> dict:
         "ceilings": {
             "redis": {"what": "redis GET", "serial": {"concurrency": 1, "ops_per_s": 9000.0, "latency_ms": stats.latency_summary([0.1, 0.2])},
                       "parallel": {"concurrency": 32, "ops_per_s": 19000.0, "latency_ms": stats.latency_summary([1.5, 3.0])}},
+            "cql_compose_write": {
+                "what": "CQL compose writes alone",
+                "serial": {"concurrency": 1, "ops_per_s": 300.0, "latency_ms": stats.latency_summary([3.0, 8.0])},
+                "parallel": {"concurrency": 32, "ops_per_s": 1000.0, "latency_ms": stats.latency_summary([20.0, 40.0])}},
             "envoy": {"what": "Envoy alone", "runs": [run_summary({"healthz": 2.0}, rate=8000)]},
         },
         "rss_mb": {"svc_graph": 95.0, "svc_tweet": 160.0},
@@ -79,6 +83,8 @@ def test_write_makes_json_markdown_and_pngs(tmp_path):
     assert "| compose p99 <= 15 ms | p99 20.0 ms | **not met** |" in md
     assert "| svc_tweet | 160 | **no** |" in md
     assert "HTTP 503: 3" in md
+    assert "| CQL compose writes alone | 3.00 | 8.00 |" in md
+    assert "- compose p99 / its CQL writes alone p99: 20.0 / 8.0 ms = 2.5x" in md
 
     names = sorted(p.name for p in paths["plots"])
     assert names == ["fanout.png", "mixed_latency.png", "rss.png", "sweep_home_timeline.png", "sweep_mixed.png", "sweep_ping.png"]

@@ -118,6 +118,26 @@ async def test_a_retry_with_the_same_request_id_returns_the_first_tweet(world):
     assert other.tweet.tweet_id != first.tweet.tweet_id
 
 
+async def test_a_retry_answers_with_the_first_tweet_even_when_the_tweet_replied_to_is_gone_since(world):
+    parent = (await world.tweets.create_tweet(BOB, "ask me")).tweet.tweet_id
+    first = await world.tweets.create_tweet(ANN, "an answer", in_reply_to_tweet_id=parent, request_id="r-reply")
+    await world.tweets.delete_tweet(BOB, parent)
+    again = await world.tweets.create_tweet(ANN, "an answer", in_reply_to_tweet_id=parent, request_id="r-reply")
+    assert again.tweet.tweet_id == first.tweet.tweet_id
+    # without a request id (or with a new one) the reply is refused as it should be
+    with pytest.raises(NotFound):
+        await world.tweets.create_tweet(ANN, "an answer", in_reply_to_tweet_id=parent, request_id="r-new")
+
+
+async def test_a_first_attempt_reads_no_request_claim_before_claiming_it(world, monkeypatch):
+    async def no_read(author_id, request_id):
+        raise AssertionError("the claim (IF NOT EXISTS) answers retries: no read before it")
+
+    monkeypatch.setattr(world.store, "find_request", no_read)
+    first = await world.tweets.create_tweet(ANN, "once", request_id="r-no-read")
+    assert (await world.tweets.create_tweet(ANN, "once", request_id="r-no-read")).tweet.tweet_id == first.tweet.tweet_id
+
+
 async def test_concurrent_duplicates_make_one_tweet(world):
     results = await asyncio.gather(*(world.tweets.create_tweet(ANN, "dup", request_id="same") for _ in range(5)))
     assert len({r.tweet.tweet_id for r in results}) == 1
