@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pytest
@@ -134,6 +135,33 @@ async def test_counts_stay_exact_when_a_retry_follows_a_failed_cache_invalidatio
 
     assert await counts(world, BOB) == FollowCounts(1, 0)
     assert len(events_of(world, FollowCreated)) == 1
+
+
+async def test_concurrent_misses_of_the_same_counts_share_one_recount(world, monkeypatch):
+    await world.graph.follow(ANN, BOB)
+    await world.graph.follow(CAT, BOB)
+    recounted: list[int] = []
+    real = world.store.count_follows
+    release = asyncio.Event()
+
+    async def slow_count(user_id: int) -> FollowCounts:
+        recounted.append(user_id)
+        await release.wait()
+        return await real(user_id)
+
+    monkeypatch.setattr(world.store, "count_follows", slow_count)
+    world.counts.values.clear()  # cold, like a restarted Redis
+    readers = [asyncio.ensure_future(world.profiles.counts_of([BOB, ANN])) for _ in range(10)]
+    await asyncio.sleep(0)
+    readers[0].cancel()  # a reader that gives up leaves the recount to the others
+    release.set()
+    answers = await asyncio.gather(*readers[1:])
+    assert sorted(recounted) == [ANN, BOB]
+    assert all(a[BOB] == FollowCounts(followers=2, following=0) and a[ANN].following == 1 for a in answers)
+    # done: the next miss recounts afresh
+    world.counts.values.clear()
+    await world.profiles.counts_of([BOB])
+    assert sorted(recounted) == [ANN, BOB, BOB]
 
 
 # --- blocks -----------------------------------------------------------------------------------
