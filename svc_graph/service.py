@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from mesh.errors import NotTheCaller, UserNotFound, require_caller
 from mesh.paging import decode_page_token, encode_page_token, page_size
+from mesh.shared_loads import SharedLoads, unshared
 from svc_graph.domain import (
     REFRESH_REUSE_GRACE,
     REFRESH_TOKEN_TTL,
@@ -136,10 +137,14 @@ def _relationships(
 
 
 async def _read_through(
-    cache: VersionedCache[V], user_ids: Sequence[int], read: Callable[[list[int]], Awaitable[dict[int, V]]]
+    cache: VersionedCache[V],
+    user_ids: Sequence[int],
+    read: Callable[[list[int]], Awaitable[dict[int, V]]],
+    shared: SharedLoads[tuple[int, object], V],
 ) -> dict[int, V]:
-    """The cached values of `user_ids`; the misses `read` from the store and cached under the
-    versions the lookup saw, so a change committed meanwhile leaves them unreachable."""
+    """The cached values of `user_ids`; the misses `read` from the store (shared with concurrent
+    misses under the same versions) and cached under the versions the lookup saw, so a change
+    committed meanwhile leaves them unreachable."""
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return {}
@@ -147,7 +152,13 @@ async def _read_through(
     missing = [user_id for user_id in wanted if user_id not in cached.hits]
     if not missing:
         return cached.hits
-    found = await read(missing)
+
+    async def read_keys(keys: list[tuple[int, object]]) -> dict[tuple[int, object], V]:
+        values = await read([user_id for user_id, _ in keys])
+        return {key: values[key[0]] for key in keys if key[0] in values}
+
+    keys = [(user_id, cached.versions.get(user_id) or unshared()) for user_id in missing]
+    found = {user_id: value for (user_id, _), value in (await shared.load(keys, read_keys)).items()}
     await cache.store(found, cached.versions)
     return {**cached.hits, **found}
 
@@ -174,45 +185,27 @@ class Profiles:
         self._counts = counts
         self._settings = settings
         self._recount_slots = asyncio.Semaphore(self.MAX_PARALLEL_RECOUNTS)
-        # a user's recount in flight, joined by every read that misses the same counts meanwhile
-        self._recounting: dict[int, asyncio.Future[FollowCounts]] = {}
+        # concurrent misses of the same user share one store read (mesh/shared_loads.py): with the
+        # cache cold, every home read recounted the same followed users at once
+        self._user_loads: SharedLoads[tuple[int, object], User] = SharedLoads()
+        self._count_loads: SharedLoads[tuple[int, object], FollowCounts] = SharedLoads()
 
     async def users(self, user_ids: Sequence[int]) -> dict[int, User]:
         """The users that exist among `user_ids`, by id."""
-        return await _read_through(self._user_cache, user_ids, self._users.get_many)
+        return await _read_through(self._user_cache, user_ids, self._users.get_many, self._user_loads)
 
     async def user(self, user_id: int) -> User | None:
         return (await self.users([user_id])).get(user_id)
 
     async def counts_of(self, user_ids: Sequence[int]) -> dict[int, FollowCounts]:
-        return await _read_through(self._counts, user_ids, self._recount)
+        return await _read_through(self._counts, user_ids, self._recount, self._count_loads)
 
     async def _recount(self, user_ids: list[int]) -> dict[int, FollowCounts]:
-        """Counts of users the cache missed. Concurrent misses of one user share one recount: with
-        the cache cold (a Redis restart), every home read asked for the counts of the same followed
-        users at once, and their duplicate recounts queued behind each other until the reads timed
-        out (bench: 96% of home reads at 100/s failed). A read that joins a recount begun just before
-        a follow committed answers the count from before it, once: counts may lag (the contract),
-        and that recount is stored under the versions it saw, which the follow replaced."""
         async def count(user_id: int) -> FollowCounts:
             async with self._recount_slots:
                 return await self._graph.count_follows(user_id)
 
-        def joined(user_id: int) -> asyncio.Future[FollowCounts]:
-            running = self._recounting.get(user_id)
-            if running is None:
-                running = asyncio.ensure_future(count(user_id))
-                self._recounting[user_id] = running
-                running.add_done_callback(lambda done: self._recount_done(user_id, done))
-            # shielded: a reader that gives up (deadline, cancel) leaves the recount to the others
-            return asyncio.shield(running)
-
-        return dict(zip(user_ids, await asyncio.gather(*(joined(u) for u in user_ids))))
-
-    def _recount_done(self, user_id: int, done: asyncio.Future[FollowCounts]) -> None:
-        self._recounting.pop(user_id, None)
-        if not done.cancelled():
-            done.exception()  # retrieved: if every reader gave up, its failure is nobody's to log
+        return dict(zip(user_ids, await asyncio.gather(*(count(u) for u in user_ids))))
 
     def is_celebrity(self, counts: FollowCounts) -> bool:
         return counts.followers > self._settings.celebrity_threshold

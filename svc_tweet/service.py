@@ -23,6 +23,7 @@ from datetime import timedelta
 from mesh.aio import gather_bounded
 from mesh.errors import DomainError, NotTheCaller, Unavailable, UserNotFound, require_caller
 from mesh.paging import decode_page_token, encode_page_token, page_size
+from mesh.shared_loads import SharedLoads, unshared
 from svc_tweet.domain import (
     MAX_MENTIONS,
     AuthorListPosition,
@@ -163,6 +164,7 @@ class TweetReader:
         self._users = users
         self._objects = objects
         self._settings = settings
+        self._view_loads: SharedLoads[tuple[int, object], TweetView] = SharedLoads()
 
     async def views(self, tweet_ids: Sequence[int]) -> dict[int, TweetView]:
         """The live tweets among `tweet_ids` with their counts: read through the cache."""
@@ -173,21 +175,33 @@ class TweetReader:
         missing = [tweet_id for tweet_id in wanted if tweet_id not in cached.hits]
         if not missing:
             return cached.hits
-        stored = await self._tweets.get_many(missing)
+
+        async def read_keys(keys: list[tuple[int, object]]) -> dict[tuple[int, object], TweetView]:
+            views = await self._read_views([tweet_id for tweet_id, _ in keys])
+            return {key: views[key[0]] for key in keys if key[0] in views}
+
+        # a tweet shown in many homes is missed by many reads at once when the cache is cold: they
+        # share one read of it under the same cached version (mesh/shared_loads.py)
+        keys = [(tweet_id, cached.versions.get(tweet_id) or unshared()) for tweet_id in missing]
+        fresh = {tweet_id: view for (tweet_id, _), view in (await self._view_loads.load(keys, read_keys)).items()}
+        await self._cache.store(fresh, cached.versions)
+        return {**cached.hits, **fresh}
+
+    async def _read_views(self, tweet_ids: list[int]) -> dict[int, TweetView]:
+        """The live tweets among `tweet_ids` with their counts, from the store (six reads a tweet)."""
+        stored = await self._tweets.get_many(tweet_ids)
         live = [tweet for tweet in stored.values() if not tweet.is_deleted]
         live_ids = [tweet.tweet_id for tweet in live]
         counts, likes, comments = await asyncio.gather(
             self._tweets.counts(live_ids), self._likes.counts(live_ids), self._comments.counts(live_ids)
         )
-        fresh = {
+        return {
             tweet_id: TweetView(
                 stored[tweet_id],
                 replace(counts.get(tweet_id, TweetCounts()), likes=likes.get(tweet_id, 0), comments=comments.get(tweet_id, 0)),
             )
             for tweet_id in live_ids
         }
-        await self._cache.store(fresh, cached.versions)
-        return {**cached.hits, **fresh}
 
     async def hydrate(
         self, caller: int, tweet_ids: Sequence[int], *, also_authors: Sequence[int] = ()

@@ -478,3 +478,19 @@ async def test_reads_are_served_from_the_cache_once_filled(world):
     world.store.tweets[tweet_id] = replace(world.store.tweets[tweet_id], text="changed behind the cache's back")
     assert (await world.reader.get_tweet(BOB, tweet_id)).tweet.text == "hello"
     assert tweet_id in world.cache.cached_ids()
+
+
+async def test_concurrent_reads_of_an_uncached_tweet_share_one_store_read(world, monkeypatch):
+    tweet_id = await world.post(ANN, "shown in many homes")
+    world.cache.values.clear()  # cold, like a restarted Redis
+    reads: list[list[int]] = []
+    real = world.store.get_many
+
+    async def counted(tweet_ids):
+        reads.append(list(tweet_ids))
+        return await real(tweet_ids)
+
+    monkeypatch.setattr(world.store, "get_many", counted)
+    pages = await asyncio.gather(*(world.reader.batch_get_tweets(who, [tweet_id]) for who in (ANN, BOB, CY) * 4))
+    assert all([t.tweet.tweet_id for t in page] == [tweet_id] for page in pages)
+    assert reads == [[tweet_id]]
