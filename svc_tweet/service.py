@@ -733,11 +733,18 @@ class Comments:
         """Comment on a tweet (on its original, for a retweet). Text rules (1..280 characters, not
         blank) are the proto's, enforced before this runs."""
         me = require_caller(caller)
-        if request_id:
+        # No read of the request claim first, as in CreateTweet: the claim (IF NOT EXISTS) answers
+        # a retry with the first attempt's draft
+        try:
+            draft = await self._draft(me, tweet_id, text)
+        except DomainError as refused:
+            # a retry whose first attempt was added answers with it, even if the tweet is gone since
+            if isinstance(refused, Unavailable) or not request_id:
+                raise
             earlier = await self._comments.find_request(me, request_id)
-            if earlier is not None:
-                return await self._show(await self._finish(earlier))
-        draft = await self._draft(me, tweet_id, text)
+            if earlier is None:
+                raise
+            return await self._show(await self._finish(earlier))
         if request_id:
             claimed = await self._comments.claim_request(me, request_id, draft)
             if claimed.comment.comment_id != draft.comment.comment_id:  # a concurrent twin claimed it first

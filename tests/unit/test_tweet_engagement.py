@@ -317,6 +317,28 @@ async def test_a_retry_finishes_a_claimed_comment_and_never_revives_a_deleted_on
     assert (await shown(world, CY, tweet_id)).counts.comments == 0
 
 
+async def test_a_comment_retry_answers_with_the_first_comment_even_when_the_tweet_is_gone_since(world):
+    tweet_id = await world.post(BOB)
+    first = await world.comments.add_comment(ANN, tweet_id, "first!", request_id="r-gone")
+    await world.tweets.delete_tweet(BOB, tweet_id)
+    again = await world.comments.add_comment(ANN, tweet_id, "first!", request_id="r-gone")
+    assert again.comment.comment_id == first.comment.comment_id
+    # a new request on the deleted tweet is refused as it should be
+    with pytest.raises(NotFound):
+        await world.comments.add_comment(ANN, tweet_id, "first!", request_id="r-new")
+
+
+async def test_a_first_comment_attempt_reads_no_request_claim_before_claiming_it(world, monkeypatch):
+    async def no_read(author_id, request_id):
+        raise AssertionError("the claim (IF NOT EXISTS) answers retries: no read before it")
+
+    tweet_id = await world.post(BOB)
+    monkeypatch.setattr(world.comment_store, "find_request", no_read)
+    first = await world.comments.add_comment(ANN, tweet_id, "once", request_id="r-no-read")
+    again = await world.comments.add_comment(ANN, tweet_id, "once", request_id="r-no-read")
+    assert again.comment.comment_id == first.comment.comment_id
+
+
 def test_engagement_events_travel_on_their_subjects_with_their_payloads():
     at = datetime(2025, 3, 1, tzinfo=timezone.utc)
     like = Like(7, 70, 11, 22, at)
