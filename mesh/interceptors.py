@@ -1,7 +1,9 @@
 """The call pipeline every RPC of every service passes through, in this order:
 
-1. request id: taken from `x-request-id` (Envoy sets one) or made here, echoed in the response headers
-   and put on every log line of the call;
+1. request id: taken from `x-request-id` (Envoy sets one, and puts it on every answer) or made here
+   and then sent back in the response headers; put on every log line of the call. An id the caller
+   sent is not echoed: it knows it, and sending headers before the answer is a batch of its own in
+   grpc aio, ~70 us of a no-work call's ~280 us of server CPU (measured, bench/);
 2. caller identity: the verified user id the gateway puts in `x-tweetmesh-user-id` (never the body);
 3. deadline: the client's, or the service default when the client sent none, so every outbound call
    below can be given the remaining time (mesh.context.remaining);
@@ -151,14 +153,18 @@ class CallPipeline(grpc.aio.ServerInterceptor):
 
     async def _enter(self, ctx: grpc.aio.ServicerContext, *, streaming: bool) -> None:
         headers = _metadata(ctx)
-        rid = headers.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID_LEN] or uuid.uuid4().hex
+        rid = headers.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID_LEN]
+        made_here = not rid
+        if made_here:
+            rid = uuid.uuid4().hex
         context.request_id.set(rid)
         context.caller_user_id.set(headers.get(CALLER_HEADER, ""))
         left = ctx.time_remaining()
         if left is None and not streaming:
             left = self.default_deadline_s
         context.deadline.set(None if left is None else time.monotonic() + left)
-        await ctx.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+        if made_here:
+            await ctx.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
 
     def _wrap_unary(self, behaviour, method: str, quiet: bool):
         async def unary(request, ctx: grpc.aio.ServicerContext):
