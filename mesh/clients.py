@@ -22,9 +22,13 @@ from mesh.interceptors import CALLER_HEADER, REQUEST_ID_HEADER
 
 PEER_CALL_TIMEOUT_S = env_float("TM_PEER_TIMEOUT_S", 2.0)
 
-# Retries declared once for every peer: only UNAVAILABLE (the peer never started the work, or is
-# restarting), a few quick attempts. Mutations are safe to retry because they are idempotent.
+# Retries declared once for every peer: only UNAVAILABLE (the peer never started the work, is
+# restarting, or refused the call at capacity: mesh.admission), a few quick attempts. Mutations are
+# safe to retry because they are idempotent. Throttled: each failed call to a peer takes a token and
+# each success gives a tenth back; below half the tokens no call is retried, so a peer refusing
+# calls because it is overloaded does not get every call three times.
 _SERVICE_CONFIG = json.dumps({
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
     "methodConfig": [{
         "name": [{}],
         "retryPolicy": {

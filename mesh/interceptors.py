@@ -34,6 +34,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh import context, metrics
+from mesh.admission import AdmissionGate, Overloaded
 from mesh.config import env_float, env_str
 from mesh.errors import ERROR_DOMAIN, DomainError, FieldViolation, InvalidArgument, status_for
 from mesh.validation_messages import describe
@@ -123,8 +124,9 @@ def _metadata(ctx: grpc.aio.ServicerContext) -> dict[str, str]:
 
 
 class CallPipeline(grpc.aio.ServerInterceptor):
-    def __init__(self, default_deadline_s: float):
+    def __init__(self, default_deadline_s: float, gate: AdmissionGate | None = None):
         self.default_deadline_s = default_deadline_s
+        self._gate = gate
 
     async def intercept_service(
         self,
@@ -138,7 +140,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         quiet = method.startswith(_QUIET_SERVICES)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, quiet),
+                self._wrap_unary(handler.unary_unary, method, quiet, None if quiet else self._gate),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -166,16 +168,28 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         if made_here:
             await ctx.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
 
-    def _wrap_unary(self, behaviour, method: str, quiet: bool):
+    def _wrap_unary(self, behaviour, method: str, quiet: bool, gate: AdmissionGate | None):
         async def unary(request, ctx: grpc.aio.ServicerContext):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            shed = False
             try:
                 await self._enter(ctx, streaming=False)
                 _raise_if_invalid(request)
                 end = context.deadline.get()
-                async with asyncio.timeout(None if end is None else max(0.0, end - time.monotonic())):
-                    return await behaviour(request, ctx)
+                left = None if end is None else max(0.0, end - time.monotonic())
+                if gate is not None:
+                    try:
+                        await gate.enter(left)
+                    except Overloaded:
+                        shed = True  # counted by the gate; a log line each would add to the overload
+                        raise
+                try:
+                    async with asyncio.timeout(None if end is None else max(0.0, end - time.monotonic())):
+                        return await behaviour(request, ctx)
+                finally:
+                    if gate is not None:
+                        gate.leave()
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED  # client gone or server stopping: nobody to answer
                 raise
@@ -186,7 +200,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 code, message, trailers = _classify(exc, method)
                 await ctx.abort(code, message, trailing_metadata=trailers)
             finally:
-                self._record(method, code, started, quiet)
+                self._record(method, code, started, quiet, logged=not shed)
 
         return unary
 
@@ -219,10 +233,10 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         return stream
 
     @staticmethod
-    def _record(method: str, code: grpc.StatusCode, started: float, quiet: bool) -> None:
+    def _record(method: str, code: grpc.StatusCode, started: float, quiet: bool, *, logged: bool = True) -> None:
         elapsed = time.perf_counter() - started
         metrics.observe(method, code.name, elapsed)
-        if code is not grpc.StatusCode.OK or (not quiet and (LOG_EVERY_CALL or elapsed > SLOW_CALL_S)):
+        if logged and (code is not grpc.StatusCode.OK or (not quiet and (LOG_EVERY_CALL or elapsed > SLOW_CALL_S))):
             log.info(
                 "rpc",
                 extra={"method": method, "code": code.name, "ms": round(elapsed * 1000, 2)},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import time
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 REQUESTS = Counter(
     "grpc_server_handled_total",
@@ -27,6 +27,15 @@ def observe(full_method: str, code_name: str, seconds: float) -> None:
     REQUESTS.labels(service, method, code_name).inc()
     LATENCY.labels(service, method, code_name).observe(seconds)
 
+
+# mesh.admission: calls refused because the service was at its bound, and the calls inside it
+SHED_CALLS = Counter("grpc_server_shed_total", "RPCs refused (UNAVAILABLE, SERVER_OVERLOADED): the service was at capacity.")
+CALLS_IN_FLIGHT = Gauge("grpc_server_calls_in_flight", "Unary RPCs admitted and not finished yet.")
+ADMISSION_WAIT = Histogram(
+    "grpc_server_admission_wait_seconds",
+    "Time an admitted RPC waited for a place because the service was at capacity.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
 
 GC_PAUSES = Histogram(
     "python_gc_pause_seconds",

@@ -25,9 +25,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import logs, metrics
-from mesh.config import ServiceSpec, Stack, env_float, env_str
+from mesh.config import ServiceSpec, Stack, env_float, env_int, env_str
 from mesh.deps import Dependencies
 from mesh.errors import Unavailable
+from mesh.admission import AdmissionGate
 from mesh.interceptors import CallPipeline
 
 log = logging.getLogger("mesh.server")
@@ -51,6 +52,10 @@ class ServerSettings:
     default_deadline_s: float = field(default_factory=lambda: env_float("TM_DEFAULT_DEADLINE_S", 10.0))
     grace_s: float = field(default_factory=lambda: env_float("TM_SHUTDOWN_GRACE_S", 5.0))
     log_level: str = field(default_factory=lambda: env_str("TM_LOG_LEVEL", "INFO"))
+    # mesh.admission: unary calls worked on at once, and how long a call beyond that may wait for a
+    # place before it is refused (UNAVAILABLE, SERVER_OVERLOADED)
+    max_in_flight: int = field(default_factory=lambda: env_int("TM_MAX_IN_FLIGHT", 32))
+    admission_wait_s: float = field(default_factory=lambda: env_float("TM_ADMISSION_WAIT_MS", 100.0) / 1000)
 
 
 # A long-running job of a service (outbox relay, event consumer): runs until `stopping` is set,
@@ -78,7 +83,8 @@ async def run(app: ServiceApp, stack: Stack | None = None, settings: ServerSetti
     logs.setup(app.spec.name, settings.log_level)
 
     deps = await Dependencies.open(stack, name=app.spec.name, peers=sorted(app.peers), **{need: True for need in app.needs})
-    server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s)], options=SERVER_OPTIONS)
+    gate = AdmissionGate(settings.max_in_flight, settings.admission_wait_s)
+    server = grpc.aio.server(interceptors=[CallPipeline(settings.default_deadline_s, gate)], options=SERVER_OPTIONS)
     jobs = app.register(server, deps)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
