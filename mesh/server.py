@@ -25,10 +25,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import logs, metrics
+from mesh.admission import AdmissionGate
 from mesh.config import ServiceSpec, Stack, env_float, env_int, env_str
 from mesh.deps import Dependencies
 from mesh.errors import Unavailable
-from mesh.admission import AdmissionGate
 from mesh.interceptors import CallPipeline
 
 log = logging.getLogger("mesh.server")
