@@ -152,7 +152,7 @@ async def wait_for_consumers(mesh: Mesh, label: str) -> float:
 def rest_extra(gateway: Gateway) -> str:
     """The gateway's counters, for a progress line."""
     stats = gateway.stats
-    return f", 429s waited {stats.throttled}, resent {stats.resent}, errors {len(stats.errors)}"
+    return f", 429s waited {stats.throttled}, shed and resent {stats.shed}, resent {stats.resent}, errors {len(stats.errors)}"
 
 
 async def post_tweet(gateway: Gateway, user_id: int, content: str, k: int) -> None:

@@ -32,6 +32,8 @@ from bench.auth import bearer
 from mesh.config import Stack
 
 RETRYABLE = (502, 503, 504)
+OVERLOADED = "SERVER_OVERLOADED"  # the reason of a call refused at capacity (mesh.admission)
+MAX_SHEDS_PER_CALL = 100
 
 
 class RestErrors(RuntimeError):
@@ -76,6 +78,7 @@ class CallStats:
     calls: int = 0
     throttled: int = 0  # 429 answers, waited out and sent again
     resent: int = 0  # 5xx or connection errors, sent again
+    shed: int = 0  # refused by a service at capacity (503 SERVER_OVERLOADED), sent again
     errors: list[str] = field(default_factory=list)
 
 
@@ -111,7 +114,9 @@ class Gateway:
             key = (str(user), write)
             pace = self._paces.get(key) or self._paces.setdefault(key, _Pace(*self._pacing[write]))
         accepted = set(accept)
-        for attempt in range(1, self._attempts + 1):
+        attempt, sheds = 0, 0
+        while attempt < self._attempts:
+            attempt += 1
             if pace is not None:
                 await pace.take()
             headers = bearer(self._stack, user) if user is not None else {}
@@ -126,6 +131,14 @@ class Gateway:
                 if answer.status_code in accepted:
                     return answer
                 failure = f"{method} {path}: {answer.status_code} {answer.text[:300]}"
+                if answer.status_code == 503 and OVERLOADED in answer.text and sheds < MAX_SHEDS_PER_CALL:
+                    # the service refused it at capacity (mesh.admission): not a failure of this
+                    # request, so it costs no attempt; a short wait, and it is sent again
+                    sheds += 1
+                    self.stats.shed += 1
+                    attempt -= 1
+                    await asyncio.sleep(0.1 + random.random() * 0.4)
+                    continue
                 if answer.status_code == 429:
                     self.stats.throttled += 1
                     if pace is not None:
