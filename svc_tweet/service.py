@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TypeVar
 
 from mesh.aio import gather_bounded
 from mesh.errors import DomainError, NotTheCaller, Unavailable, UserNotFound, require_caller
@@ -82,6 +83,8 @@ from svc_tweet.ports import (
 
 log = logging.getLogger("svc_tweet.service")
 
+Claimed = TypeVar("Claimed")  # the draft a create claimed its request id with (a tweet's or a comment's)
+
 
 @dataclass(frozen=True)
 class TweetSettings:
@@ -128,6 +131,24 @@ async def mentioned_user_ids(users: UserDirectory, text: str, limit: int) -> tup
         return ()
     by_handle = await users.user_ids_by_handle(handles)
     return tuple(dict.fromkeys(by_handle[h] for h in handles if h in by_handle))
+
+
+async def claimed_before(
+    refused: DomainError, request_id: str, find_claim: Callable[[], Awaitable[Claimed | None]]
+) -> Claimed:
+    """What the first attempt of a retry claimed, when the retry's own draft was refused.
+
+    Creates make their draft before claiming the request id, with no read of the claim first (the
+    claim, IF NOT EXISTS, answers a retry with the first attempt's draft). So a retry whose draft
+    is refused now (the tweet replied to or commented on deleted since, ...) reads the claim: a first
+    attempt that was claimed is the answer, whatever changed since. An outage (Unavailable) is no
+    refusal, and a request with no id or no claim gets the refusal itself."""
+    if isinstance(refused, Unavailable) or not request_id:
+        raise refused
+    earlier = await find_claim()
+    if earlier is None:
+        raise refused
+    return earlier
 
 
 async def live_original(tweets: TweetStore, tweet_id: int, role: str) -> Tweet:
@@ -405,19 +426,12 @@ class Tweets:
         me = require_caller(caller)
         if claimed_author_id is not None and claimed_author_id != me:
             raise NotTheCaller("user_id", claimed_author_id, action="post")
-        # No read of the request claim first: the claim itself (IF NOT EXISTS) answers a retry with
-        # the first attempt's draft, and the read was a CQL round trip on every compose for the
-        # sake of retries (bench, compose alone at 10/s: ~3 ms of its p50).
+        # No read of the request claim first (claimed_before): the read was a CQL round trip on
+        # every compose for the sake of retries (bench, compose alone at 10/s: ~3 ms of its p50).
         try:
             draft = await self._draft(me, text, media_ids, in_reply_to_tweet_id, quoted_tweet_id)
         except DomainError as refused:
-            # a retry whose first attempt was posted answers with it, whatever changed since
-            # (the tweet replied to deleted, the media attached to that first attempt...)
-            if isinstance(refused, Unavailable) or not request_id:
-                raise
-            earlier = await self._tweets.find_request(me, request_id)
-            if earlier is None:
-                raise
+            earlier = await claimed_before(refused, request_id, lambda: self._tweets.find_request(me, request_id))
             return await self._show_claimed(me, await self._finish(earlier))
         new_id = draft.tweet.tweet_id
         # the answer is assembled while the tweet is claimed and written: it needs only the draft
@@ -733,17 +747,10 @@ class Comments:
         """Comment on a tweet (on its original, for a retweet). Text rules (1..280 characters, not
         blank) are the proto's, enforced before this runs."""
         me = require_caller(caller)
-        # No read of the request claim first, as in CreateTweet: the claim (IF NOT EXISTS) answers
-        # a retry with the first attempt's draft
-        try:
+        try:  # no read of the request claim first (claimed_before)
             draft = await self._draft(me, tweet_id, text)
         except DomainError as refused:
-            # a retry whose first attempt was added answers with it, even if the tweet is gone since
-            if isinstance(refused, Unavailable) or not request_id:
-                raise
-            earlier = await self._comments.find_request(me, request_id)
-            if earlier is None:
-                raise
+            earlier = await claimed_before(refused, request_id, lambda: self._comments.find_request(me, request_id))
             return await self._show(await self._finish(earlier))
         if request_id:
             claimed = await self._comments.claim_request(me, request_id, draft)

@@ -7,7 +7,7 @@ import socket
 
 from aiohttp import web
 
-from bench.rest import Gateway
+from bench.rest import Answer, CallStats, Gateway
 from mesh.config import Stack
 
 OVERLOADED_BODY = '{"error":{"code":503,"status":"UNAVAILABLE","reason":"SERVER_OVERLOADED"}}'
@@ -31,26 +31,26 @@ async def _serving(answers: list[tuple[int, str]]) -> tuple[web.AppRunner, int, 
     return runner, listening.getsockname()[1], seen
 
 
-async def test_a_call_refused_at_capacity_is_sent_again_without_spending_its_attempts():
-    runner, port, seen = await _serving([(503, OVERLOADED_BODY)] * 4 + [(200, "{}")])
+async def _call_through(answers: list[tuple[int, str]]) -> tuple[Answer | None, list[int], CallStats]:
+    """One POST by a Gateway with two attempts, against a server giving `answers` in turn (the
+    last one over and over): its answer, the statuses the server gave, the gateway's counts."""
+    runner, port, seen = await _serving(answers)
     gateway = Gateway(dataclasses.replace(Stack(), envoy_port=port), attempts=2)
     try:
-        answer = await gateway.call("POST", "/v1/things", body={})
+        return await gateway.call("POST", "/v1/things", body={}), seen, gateway.stats
     finally:
         await gateway.close()
         await runner.cleanup()
+
+
+async def test_a_call_refused_at_capacity_is_sent_again_without_spending_its_attempts():
+    answer, seen, stats = await _call_through([(503, OVERLOADED_BODY)] * 4 + [(200, "{}")])
     assert answer is not None and answer.status_code == 200
-    assert len(seen) == 5 and gateway.stats.shed == 4 and gateway.stats.errors == []
+    assert len(seen) == 5 and stats.shed == 4 and stats.errors == []
 
 
 async def test_other_503s_spend_attempts_and_then_count_as_errors():
-    runner, port, seen = await _serving([(503, DOWN_BODY)])
-    gateway = Gateway(dataclasses.replace(Stack(), envoy_port=port), attempts=2)
-    try:
-        answer = await gateway.call("POST", "/v1/things", body={})
-    finally:
-        await gateway.close()
-        await runner.cleanup()
+    answer, seen, stats = await _call_through([(503, DOWN_BODY)])
     assert answer is None
-    assert len(seen) == 2 and gateway.stats.shed == 0 and gateway.stats.resent == 1
-    assert len(gateway.stats.errors) == 1 and "503" in gateway.stats.errors[0]
+    assert len(seen) == 2 and stats.shed == 0 and stats.resent == 1
+    assert len(stats.errors) == 1 and "503" in stats.errors[0]
