@@ -8,6 +8,7 @@ service means adding its cluster and routes in envoy.yaml and its ServiceSpec in
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 
 from deploy.secrets import jwt_key_files
 from mesh.config import REPO_ROOT, SERVICES, Stack
+from svc_ratelimit.domain import Budget, Budgets, Caller, Kind
 
 SOURCE = REPO_ROOT / "envoy" / "envoy.yaml"
 
@@ -38,6 +40,13 @@ TLS_KEY_ENV = "TM_ENVOY_TLS_KEY_FILE"
 SHIELD_PER_S_ENV = "TM_ENVOY_SHIELD_PER_S"
 SHIELD_BURST_ENV = "TM_ENVOY_SHIELD_BURST"
 SHIELD_FILTER = "envoy.filters.http.local_ratelimit"
+
+# Per-user read budgets, counted by Envoy (filter read_budgets): its buckets take their shape from the
+# TM_RATELIMIT_READ_* / TM_RATELIMIT_ANON_READ_* settings that svc_ratelimit also reads, so one setting
+# names a budget wherever it is counted. Envoy refills a bucket in steps of at least 50 ms.
+READ_BUDGETS_FILTER = "read_budgets"
+_MIN_FILL_INTERVAL_S = 0.05
+_FILL_STEP_S = 0.1
 
 # Wrong method on a known REST path: the transcoder leaves such a request as it came, like an unknown
 # path. One route per path template of the google.api.http bindings, made here from the descriptor the
@@ -92,6 +101,8 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
             bucket = typed["token_bucket"]
             bucket["tokens_per_fill"] = _positive_int(SHIELD_PER_S_ENV, bucket["tokens_per_fill"])
             bucket["max_tokens"] = _positive_int(SHIELD_BURST_ENV, max(bucket["max_tokens"], bucket["tokens_per_fill"]))
+        if http_filter["name"] == READ_BUDGETS_FILTER:
+            fill_read_budgets(typed, Budgets.from_env())
         if "proto_descriptor" in typed:
             typed["proto_descriptor"] = str((REPO_ROOT / typed["proto_descriptor"]).resolve())
         for provider in typed.get("providers", {}).values():
@@ -127,6 +138,26 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
                 address=stack.host, port_value=stack.grpc_port(spec)
             )
     return config
+
+
+def token_bucket(budget: Budget) -> dict[str, Any]:
+    """Envoy's token bucket for a budget: the same burst and rate, refilled every ~100 ms (a rate
+    under 10/s refills one token at a time, every 1/rate s)."""
+    tokens_per_fill = max(1, round(budget.per_s * _FILL_STEP_S))
+    interval_s = max(_MIN_FILL_INTERVAL_S, tokens_per_fill / budget.per_s)
+    return {"max_tokens": budget.burst, "tokens_per_fill": tokens_per_fill, "fill_interval": f"{interval_s:.3f}s"}
+
+
+def fill_read_budgets(typed: dict[str, Any], budgets: Budgets) -> None:
+    """Shape the read_budgets filter's buckets (the user's, then the anonymous address's) and its
+    Retry-After: the seconds until a refused caller has a token again, in the slower of the two."""
+    user, anonymous = typed["descriptors"]
+    shapes = [(user, budgets.by_class[(Kind.READ, Caller.USER)]), (anonymous, budgets.by_class[(Kind.READ, Caller.ADDRESS)])]
+    for descriptor, budget in shapes:
+        descriptor["token_bucket"] = token_bucket(budget)
+    wait_s = max(math.ceil(float(d["token_bucket"]["fill_interval"].rstrip("s")) - 1e-9) for d, _ in shapes)
+    (retry_after,) = [h for h in typed["response_headers_to_add"] if h["header"]["key"] == "retry-after"]
+    retry_after["header"]["value"] = str(max(1, wait_s))
 
 
 def http_bindings(descriptor: bytes, services: list[str]) -> list[tuple[str, str, str]]:

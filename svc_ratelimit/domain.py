@@ -4,7 +4,9 @@ A bucket holds at most `burst` tokens and gains `per_s` tokens a second; a reque
 (or `hits_addend`) and is over limit when the bucket holds fewer. So a caller may burst up to
 `burst` requests at once and then sustain `per_s` a second. No generated code, no I/O.
 
-Envoy sends one descriptor per applicable rate limit of the route (envoy/envoy.yaml):
+Envoy sends one descriptor per applicable rate limit of the route (envoy/envoy.yaml). It asks for
+writes only; reads it counts itself with the same read budgets (deploy/envoy_render.py), which this
+service still answers for when asked:
   [("kind", "read"|"write"), ("user", <verified user id>)]                     after log-in
   [("kind", "read"|"write"), ("caller", "anonymous"), ("remote_address", <ip>)]  before it
 """

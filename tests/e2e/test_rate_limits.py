@@ -2,8 +2,9 @@
 with Retry-After and X-RateLimit-* headers, only for the offender; reads pass and writes are refused
 while the limiter is down.
 
-The module restarts svc_ratelimit with deliberately small budgets (slow refill, so the counts are
-exact) and restores it with the environment the mesh runs with when it ends.
+Writes are counted by svc_ratelimit, reads by Envoy itself. The module restarts both with
+deliberately small budgets (slow refill, so the counts are exact) and restores them with the
+environment the mesh runs with when it ends.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ SMALL_BUDGETS = {
 }
 
 
-def _stack(command: str, env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "deploy.stack", command, "svc_ratelimit"], cwd=REPO_ROOT, env=env,
+def _stack(command: str, env: dict[str, str], *components: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "deploy.stack", command, *(components or ("svc_ratelimit",))],
+                          cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -38,9 +40,10 @@ def _limiter_seen_by_envoy(gateway: str, healthy: bool) -> None:
     wait_until(lambda: (http("GET", f"{gateway}/healthz/ratelimit")[0] == 200) == healthy, within_s=15)
 
 
-def _restart_limiter(gateway: str, env: dict[str, str]) -> None:
-    _stack("down", env)
-    _stack("up", env)
+def _restart_limiters(gateway: str, env: dict[str, str]) -> None:
+    """svc_ratelimit (writes) and Envoy (reads: it renders its read buckets from env as it starts)."""
+    _stack("down", env, "svc_ratelimit", "envoy")
+    _stack("up", env, "svc_ratelimit", "envoy")
     _limiter_seen_by_envoy(gateway, healthy=True)
 
 
@@ -52,11 +55,11 @@ def writer(gateway) -> dict:
 
 @pytest.fixture(scope="module", autouse=True)
 def small_budgets(gateway, writer):
-    _restart_limiter(gateway, {**os.environ, **SMALL_BUDGETS})
+    _restart_limiters(gateway, {**os.environ, **SMALL_BUDGETS})
     try:
         yield
     finally:
-        _restart_limiter(gateway, dict(os.environ))
+        _restart_limiters(gateway, dict(os.environ))
 
 
 def _user() -> dict[str, str]:

@@ -60,8 +60,17 @@ def test_the_openapi_document_is_served_from_gen_without_a_token():
 NO_REQUEST_ID = {"header_filter": {"header": {"name": "x-request-id", "present_match": False}}}
 
 
-def test_rest_errors_made_by_envoy_have_the_error_shape_and_grpc_ones_are_left_alone():
+def _local_reply_mappers() -> tuple[list[dict], list[dict]]:
+    """(the REST mappers, the gRPC ones): every gRPC mapper comes after every REST one."""
     mappers = _manager(render(Stack()))["local_reply_config"]["mappers"]
+    grpc_only = [m for m in mappers if "text_format_source" in m["body_format_override"]]
+    rest = mappers[:len(mappers) - len(grpc_only)]
+    assert mappers[len(rest):] == grpc_only
+    return rest, grpc_only
+
+
+def test_rest_errors_made_by_envoy_have_the_error_shape():
+    mappers, _ = _local_reply_mappers()
     statuses, before_headers = set(), set()
     for mapper in mappers:
         error = mapper["body_format_override"]["json_format"]["error"]
@@ -83,6 +92,21 @@ def test_rest_errors_made_by_envoy_have_the_error_shape_and_grpc_ones_are_left_a
     # ...and checked before the mappers that read the request's id
     first_with_id = next(i for i, m in enumerate(mappers) if NO_REQUEST_ID not in m["filter"]["and_filter"]["filters"])
     assert all(NO_REQUEST_ID not in m["filter"]["and_filter"]["filters"] for m in mappers[first_with_id:])
+
+
+def test_grpc_local_replies_keep_their_status_and_a_read_over_budget_names_its_budget():
+    _, grpc_only = _local_reply_mappers()
+    messages = []
+    for mapper in grpc_only:
+        status, on_read_path, *_ = mapper["filter"]["and_filter"]["filters"]
+        assert status["status_code_filter"]["comparison"]["value"]["default_value"] == 429
+        assert re.fullmatch(on_read_path["header_filter"]["header"]["string_match"]["safe_regex"]["regex"],
+                            "/tweetmesh.timeline.v1.TimelineService/GetHomeTimeline")
+        assert set(mapper) == {"filter", "body_format_override"}  # the status stays Envoy's
+        messages.append(mapper["body_format_override"]["text_format_source"]["inline_string"])
+    # as svc_ratelimit names a write budget; a signed-in caller's first
+    assert [m.split(";")[0] for m in messages] == ["rate limit exceeded (read:user)", "rate limit exceeded (read:anonymous)"]
+    assert all(m.endswith("; retry after %RESP(RETRY-AFTER)% s") for m in messages)
 
 
 def test_requests_refused_before_they_had_an_id_are_logged_with_the_id_they_were_answered_with():

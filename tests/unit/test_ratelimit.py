@@ -174,12 +174,25 @@ def _manager():
     return listener["filter_chains"][0]["filters"][0]["typed_config"]
 
 
-def _descriptor_kind(rate_limits, path: str, stage: int) -> list[str]:
-    """The `kind` entries the stage's rate limits make for a request to `path` (header matchers on :path)."""
+def _filter(name: str) -> dict:
+    (found,) = [f["typed_config"] for f in _manager()["http_filters"] if f["name"] == name]
+    return found
+
+
+def _write_limits() -> list[dict]:
+    """The virtual host's rate limits, which svc_ratelimit answers for (writes, stage 1)."""
+    return _manager()["route_config"]["virtual_hosts"][0]["rate_limits"]
+
+
+def _read_limits() -> list[dict]:
+    """The read_budgets filter's own rate limits, which Envoy counts itself."""
+    return _filter("read_budgets")["rate_limits"]
+
+
+def _descriptor_kind(rate_limits, path: str) -> list[str]:
+    """The kind of every descriptor these rate limits make for a request to `path`."""
     kinds = []
     for limit in rate_limits:
-        if limit.get("stage", 0) != stage:
-            continue
         match = limit["actions"][0]["header_value_match"]
         ok = all(
             (bool(re.fullmatch(h["string_match"]["safe_regex"]["regex"], path)) if "safe_regex" in h["string_match"]
@@ -201,25 +214,26 @@ READ_VERBS = ("Get", "BatchGet", "List", "Lookup", "Search", "Stream")
 
 
 def test_every_rpc_is_a_read_or_a_write_by_its_verb_and_health_is_neither():
-    rate_limits = _manager()["route_config"]["virtual_hosts"][0]["rate_limits"]
+    writes, reads = _write_limits(), _read_limits()
+    assert all(limit["stage"] == 1 for limit in writes)  # the stage of ratelimit_writes, and only it
     rpcs = _public_rpcs()
     assert len(rpcs) > 40
     for path in rpcs:
         method = path.rsplit("/", 1)[1]
         expected = "read" if method.startswith(READ_VERBS) else "write"
-        # two descriptors per stage (verified user, anonymous address); each makes the same kind
-        assert _descriptor_kind(rate_limits, path, 0) == (["read", "read"] if expected == "read" else []), path
-        assert _descriptor_kind(rate_limits, path, 1) == (["write", "write"] if expected == "write" else []), path
+        # two descriptors per kind (verified user, anonymous address); each makes the same kind
+        assert _descriptor_kind(reads, path) == (["read", "read"] if expected == "read" else []), path
+        assert _descriptor_kind(writes, path) == (["write", "write"] if expected == "write" else []), path
     for path in ("/tweetmesh.tweet.v1.TweetService/CreateTweet", "/tweetmesh.notify.v1.NotificationService/MarkNotificationsRead"):
-        assert _descriptor_kind(rate_limits, path, 1) == ["write", "write"]
+        assert _descriptor_kind(writes, path) == ["write", "write"]
     for path in ("/tweetmesh.timeline.v1.TimelineService/GetHomeTimeline", "/tweetmesh.graph.v1.GraphService/LookupUser"):
-        assert _descriptor_kind(rate_limits, path, 0) == ["read", "read"]
+        assert _descriptor_kind(reads, path) == ["read", "read"]
     for path in ("/grpc.health.v1.Health/Check", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"):
-        assert _descriptor_kind(rate_limits, path, 0) == _descriptor_kind(rate_limits, path, 1) == []
+        assert _descriptor_kind(reads, path) == _descriptor_kind(writes, path) == []
 
 
 def test_buckets_are_keyed_by_the_verified_user_or_before_log_in_the_address():
-    for limit in _manager()["route_config"]["virtual_hosts"][0]["rate_limits"]:
+    for limit in _write_limits() + _read_limits():
         keys = limit["actions"][1:]
         if "request_headers" in keys[0]:
             assert keys == [{"request_headers": {"header_name": "x-tweetmesh-user-id", "descriptor_key": "user"}}]
@@ -232,18 +246,49 @@ def test_buckets_are_keyed_by_the_verified_user_or_before_log_in_the_address():
     assert _manager()["use_remote_address"] is True
 
 
-def test_reads_fail_open_writes_fail_closed_after_authentication_with_headers():
+def test_envoy_counts_reads_itself_a_bucket_per_user_or_address():
+    reads = _filter("read_budgets")
+    assert reads["filter_enabled"]["default_value"] == reads["filter_enforced"]["default_value"] == {
+        "numerator": 100, "denominator": "HUNDRED"}
+    # wildcards: a bucket for each user id and each address, not one for all of them
+    assert [d["entries"] for d in reads["descriptors"]] == [
+        [{"key": "kind", "value": "read"}, {"key": "user"}],
+        [{"key": "kind", "value": "read"}, {"key": "caller", "value": "anonymous"}, {"key": "remote_address"}]]
+    assert reads["always_consume_default_token_bucket"] is False and "token_bucket" not in reads
+    assert reads["max_dynamic_descriptors"] >= 100_000
+    assert reads["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03" and reads["rate_limited_as_resource_exhausted"] is True
+
+
+def test_read_buckets_take_the_budgets_that_svc_ratelimit_reads(monkeypatch):
+    for name in ("READ", "ANON_READ"):
+        for part in ("PER_S", "BURST"):
+            monkeypatch.delenv(f"TM_RATELIMIT_{name}_{part}", raising=False)
+    user, anonymous = _filter("read_budgets")["descriptors"]
+    # the defaults, 50/s with bursts of 300, refilled every 100 ms
+    assert user["token_bucket"] == anonymous["token_bucket"] == {"max_tokens": 300, "tokens_per_fill": 5, "fill_interval": "0.100s"}
+    monkeypatch.setenv("TM_RATELIMIT_READ_PER_S", "0.2")
+    monkeypatch.setenv("TM_RATELIMIT_READ_BURST", "8")
+    monkeypatch.setenv("TM_RATELIMIT_ANON_READ_PER_S", "1000")
+    reads = _filter("read_budgets")
+    user, anonymous = reads["descriptors"]
+    assert user["token_bucket"] == {"max_tokens": 8, "tokens_per_fill": 1, "fill_interval": "5.000s"}
+    assert anonymous["token_bucket"] == {"max_tokens": 300, "tokens_per_fill": 100, "fill_interval": "0.100s"}
+    # a refused reader learns when the slower bucket has a token again
+    (retry_after,) = reads["response_headers_to_add"]
+    assert retry_after["header"] == {"key": "retry-after", "value": "5"}
+
+
+def test_reads_are_counted_after_authentication_writes_fail_closed_with_headers():
     manager = _manager()
     names = [f["name"] for f in manager["http_filters"]]
-    reads = manager["http_filters"][names.index("ratelimit_reads")]["typed_config"]
-    writes = manager["http_filters"][names.index("ratelimit_writes")]["typed_config"]
-    assert names.index("envoy.filters.http.jwt_authn") < names.index("ratelimit_reads") < names.index("envoy.filters.http.router")
-    assert (reads["stage"], reads["failure_mode_deny"]) == (0, False)
+    writes = _filter("ratelimit_writes")
+    assert "ratelimit_reads" not in names
+    assert names.index("envoy.filters.http.jwt_authn") < names.index("read_budgets") < names.index("ratelimit_writes")
+    assert names.index("ratelimit_writes") < names.index("envoy.filters.http.router")
     assert (writes["stage"], writes["failure_mode_deny"], writes["status_on_error"]["code"]) == (1, True, "ServiceUnavailable")
-    for config in (reads, writes):
-        assert config["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
-        assert config["rate_limited_as_resource_exhausted"] is True
-        assert config["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
+    assert writes["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
+    assert writes["rate_limited_as_resource_exhausted"] is True
+    assert writes["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
     # the shield comes before any costly work and is off where SREs look
     shield = names.index("envoy.filters.http.local_ratelimit")
     assert shield < names.index("envoy.filters.http.grpc_json_transcoder")
