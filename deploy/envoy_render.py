@@ -140,11 +140,16 @@ def render(stack: Stack, source: Path = SOURCE) -> dict[str, Any]:
     return config
 
 
-def token_bucket(budget: Budget) -> dict[str, Any]:
-    """Envoy's token bucket for a budget: the same burst and rate, refilled every ~100 ms (a rate
-    under 10/s refills one token at a time, every 1/rate s)."""
+def _refill_step(budget: Budget) -> tuple[int, float]:
+    """(tokens, seconds) of each refill: ~100 ms steps; a rate under 10/s refills one token at a
+    time, every 1/rate s."""
     tokens_per_fill = max(1, round(budget.per_s * _FILL_STEP_S))
-    interval_s = max(_MIN_FILL_INTERVAL_S, tokens_per_fill / budget.per_s)
+    return tokens_per_fill, max(_MIN_FILL_INTERVAL_S, tokens_per_fill / budget.per_s)
+
+
+def token_bucket(budget: Budget) -> dict[str, Any]:
+    """Envoy's token bucket for a budget: the same burst and rate."""
+    tokens_per_fill, interval_s = _refill_step(budget)
     return {"max_tokens": budget.burst, "tokens_per_fill": tokens_per_fill, "fill_interval": f"{interval_s:.3f}s"}
 
 
@@ -155,7 +160,7 @@ def fill_read_budgets(typed: dict[str, Any], budgets: Budgets) -> None:
     shapes = [(user, budgets.by_class[(Kind.READ, Caller.USER)]), (anonymous, budgets.by_class[(Kind.READ, Caller.ADDRESS)])]
     for descriptor, budget in shapes:
         descriptor["token_bucket"] = token_bucket(budget)
-    wait_s = max(math.ceil(float(d["token_bucket"]["fill_interval"].rstrip("s")) - 1e-9) for d, _ in shapes)
+    wait_s = max(math.ceil(_refill_step(budget)[1] - 1e-9) for _, budget in shapes)
     (retry_after,) = [h for h in typed["response_headers_to_add"] if h["header"]["key"] == "retry-after"]
     retry_after["header"]["value"] = str(max(1, wait_s))
 

@@ -30,8 +30,7 @@ SMALL_BUDGETS = {
 
 
 def _stack(command: str, env: dict[str, str], *components: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "deploy.stack", command, *(components or ("svc_ratelimit",))],
-                          cwd=REPO_ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "deploy.stack", command, *components], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -120,7 +119,7 @@ def test_before_log_in_the_budget_is_the_client_addresss(gateway):
 
 def test_without_the_limiter_reads_pass_and_writes_are_refused(stack, gateway, writer):
     user_id, auth = writer["id"], writer["auth"]
-    _stack("down", dict(os.environ))
+    _stack("down", dict(os.environ), "svc_ratelimit")
     try:
         _limiter_seen_by_envoy(gateway, healthy=False)
         code, _, body = http("POST", f"{gateway}/v1/tweet", {"twitterContent": "unmetered?", "images": [], "userId": user_id},
@@ -136,5 +135,5 @@ def test_without_the_limiter_reads_pass_and_writes_are_refused(stack, gateway, w
         code, _, body = http("GET", f"{gateway}/v1/users/{user_id}/tweets?pageSize=10", headers=auth)
         assert code == 200 and body["tweets"] == [], body
     finally:
-        _stack("up", {**os.environ, **SMALL_BUDGETS})
+        _stack("up", {**os.environ, **SMALL_BUDGETS}, "svc_ratelimit")
         _limiter_seen_by_envoy(gateway, healthy=True)
