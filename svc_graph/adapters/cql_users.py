@@ -12,7 +12,7 @@ from cassandra.cluster import Session
 from mesh import cql
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import rows_of, unique, utc, was_applied
+from mesh.cql_rows import chunks, rows_of, unique, utc, was_applied
 from svc_graph.adapters.outbox_events import outbox_event
 from svc_graph.domain import Account, User, UserCreated, UserUpdated, handle_key
 
@@ -75,11 +75,13 @@ class CqlUserStore:
         return _user(rows[0]) if rows and rows[0].handle else None
 
     async def get_many(self, user_ids: Sequence[int]) -> dict[int, User]:
-        # one single-partition read each, in parallel: a multi-partition IN would make one
-        # coordinator wait for all of them
-        ids = unique(user_ids)
-        found = await asyncio.gather(*(self.get(user_id) for user_id in ids))
-        return {user.user_id: user for user in found if user is not None}
+        # one IN per 100 users, not a read each: a read's cost is per statement, in the driver and
+        # the store (measured on svc_tweet's tweets: a sixth of the client CPU for 20 rows); the
+        # coordinator waits for the slowest partition, as gathering single reads did
+        query = f"SELECT {_PROFILE_COLUMNS} FROM {self._ks}.users WHERE user_id IN ?"
+        found = await asyncio.gather(*(self._run(query, (list(chunk),)) for chunk in chunks(unique(user_ids))))
+        # a row without a handle is only the remains of a deleted one: not a user
+        return {row.user_id: _user(row) for rows in found for row in rows_of(rows) if row.handle}
 
     async def user_id_by_handle(self, handle: str) -> int | None:
         return await self._handle_holder(handle_key(handle))

@@ -8,7 +8,6 @@ delete is one LOGGED batch with a later timestamp, so it beats any late copy of 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import micros, unique, utc
+from mesh.cql_rows import micros, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, as_unavailable, commit, outcome_open
 from svc_tweet.domain import Comment, CommentDraft, CommentIdPage, CommentRemoval, TweetEvent
 
@@ -67,12 +66,7 @@ class CqlCommentStore:
         return _comment(rows[0], delete_time=rows[0].delete_time)
 
     async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
-        ids = unique(tweet_ids)
-        found = await asyncio.gather(*(
-            self._cql.rows(f"SELECT COUNT(*) FROM {self._ks}.comments_by_tweet WHERE tweet_id = ?", (tweet_id,))
-            for tweet_id in ids
-        ))
-        return {tweet_id: int(rows[0][0]) for tweet_id, rows in zip(ids, found)}
+        return await self._cql.rows_per_tweet(f"{self._ks}.comments_by_tweet", tweet_ids)
 
     async def page(self, tweet_id: int, after: int | None, limit: int) -> CommentIdPage:
         select = f"SELECT {_COMMENT_COLUMNS} FROM {self._ks}.comments_by_tweet WHERE tweet_id = ?"

@@ -84,12 +84,7 @@ class CqlLikeStore:
             raise Unavailable("the like could not be removed in time; unlike again", reason="LIKE_RELEASE_TIMEOUT") from exc
 
     async def counts(self, tweet_ids: Sequence[int]) -> dict[int, int]:
-        ids = unique(tweet_ids)
-        found = await asyncio.gather(*(
-            self._cql.rows(f"SELECT COUNT(*) FROM {self._ks}.likes_by_tweet WHERE tweet_id = ?", (tweet_id,))
-            for tweet_id in ids
-        ))
-        return {tweet_id: int(rows[0][0]) for tweet_id, rows in zip(ids, found)}
+        return await self._cql.rows_per_tweet(f"{self._ks}.likes_by_tweet", tweet_ids)
 
     # --- the recorded likes -------------------------------------------------------------------
 

@@ -123,30 +123,26 @@ class CqlTweetStore:
     # --- reads --------------------------------------------------------------------------------
 
     async def get_many(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
-        # one single-partition read each, in parallel: a multi-partition IN would make one
-        # coordinator wait for all of them
-        found = await asyncio.gather(*(self._get(tweet_id) for tweet_id in unique(tweet_ids)))
-        return {tweet.tweet_id: tweet for tweet in found if tweet is not None}
-
-    async def _get(self, tweet_id: int) -> Tweet | None:
-        rows = await self._cql.rows(
-            f"SELECT {_TWEET_COLUMNS}, delete_time FROM {self._ks}.tweets WHERE tweet_id = ?", (tweet_id,)
-        )
-        if not rows or rows[0].author_id is None or rows[0].create_time is None:
-            return None
-        return _tweet(rows[0])
+        # one IN per 100 tweets, not a read each: the cost of a read here is per statement, in the
+        # driver and the store (see CqlStatements.rows_per_tweet); the coordinator waits for the
+        # slowest partition, as gathering single reads did
+        query = f"SELECT {_TWEET_COLUMNS}, delete_time FROM {self._ks}.tweets WHERE tweet_id IN ?"
+        found = await asyncio.gather(*(self._cql.rows(query, (list(chunk),)) for chunk in chunks(unique(tweet_ids))))
+        return {
+            row.tweet_id: _tweet(row)
+            for rows in found for row in rows
+            if row.author_id is not None and row.create_time is not None
+        }
 
     async def counts(self, tweet_ids: Sequence[int]) -> dict[int, TweetCounts]:
-        ids = unique(tweet_ids)
-        found = await asyncio.gather(*(self._counts_of(tweet_id) for tweet_id in ids))
-        return dict(zip(ids, found))
-
-    async def _counts_of(self, tweet_id: int) -> TweetCounts:
         retweets, replies, quotes = await asyncio.gather(
-            *(self._cql.rows(f"SELECT COUNT(*) FROM {self._ks}.{table} WHERE tweet_id = ?", (tweet_id,))
+            *(self._cql.rows_per_tweet(f"{self._ks}.{table}", tweet_ids)
               for table in ("retweeters_by_tweet", "replies_by_tweet", "quotes_by_tweet"))
         )
-        return TweetCounts(retweets=int(retweets[0][0]), replies=int(replies[0][0]), quotes=int(quotes[0][0]))
+        return {
+            tweet_id: TweetCounts(retweets=retweets[tweet_id], replies=replies[tweet_id], quotes=quotes[tweet_id])
+            for tweet_id in retweets
+        }
 
     async def page_by_author(
         self, author_id: int, after: AuthorListPosition | None, limit: int, *, exclude_replies: bool, exclude_retweets: bool

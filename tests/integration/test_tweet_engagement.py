@@ -52,6 +52,22 @@ async def state_of_likes(service: Service, tweet_id: int, user_ids: list[int]) -
     return {"claims": claims, "caller_liked": recorded, "listed": listed, "count": count}
 
 
+async def test_counts_of_more_tweets_than_one_read_takes_are_each_their_own(deps):
+    """Counts and tweets are read up to 100 tweets a query (IN, and GROUP BY for the counts): each
+    tweet gets its own figure across the reads, and a tweet without rows counts 0."""
+    service = Service(deps)
+    liked = [(await service.tweets.create_tweet(service.bob, f"count me {n}")).tweet.tweet_id for n in range(2)]
+    likers = new_users(service, 3)
+    await asyncio.gather(*(service.likes.like_tweet(u, liked[0]) for u in likers))
+    await service.likes.like_tweet(likers[0], liked[1])
+    unknown = [random.getrandbits(62) for _ in range(150)]
+    ids = [liked[0], *unknown[:120], liked[1], *unknown[120:]]  # the second liked tweet in the second read
+
+    assert await service.like_store.counts(ids) == {liked[0]: 3, liked[1]: 1, **dict.fromkeys(unknown, 0)}
+    assert set((await service.store.counts(ids)).keys()) == set(ids)
+    assert set(await service.store.get_many(ids)) == set(liked)
+
+
 async def test_concurrent_likes_from_many_users_count_each_liker_once(deps):
     service = Service(deps)
     tweet_id = (await service.tweets.create_tweet(service.bob, "like me")).tweet.tweet_id
