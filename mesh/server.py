@@ -151,10 +151,28 @@ async def _finish_jobs(jobs: list[asyncio.Task], grace_s: float) -> None:
     await asyncio.gather(*jobs, return_exceptions=True)
 
 
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def new_event_loop(kind: str | None = None) -> asyncio.AbstractEventLoop:
+    """The loop a service runs on: uvloop (libuv, in C) unless TM_EVENT_LOOP=asyncio. grpc.aio,
+    redis-py, nats-py and the CQL driver's callbacks all run on it; the stdlib loop's Python
+    scheduling was a measurable part of every call's CPU (bench/, README "Performance")."""
+    kind = kind or env_str("TM_EVENT_LOOP", "uvloop")
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
+    if kind == "uvloop":
+        import uvloop  # imported here: a service started with TM_EVENT_LOOP=asyncio never loads it
+
+        return uvloop.new_event_loop()
+    raise ValueError(f"TM_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, got {kind!r}")
+
+
 def main(app: ServiceApp) -> None:
     """Entry point of `python -m svc_x.main`; exits 1 when a dependency never answered."""
     try:
-        asyncio.run(run(app))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(run(app))
     except Unavailable as exc:
         log.error("cannot start: %s", exc.message)
         raise SystemExit(1) from None
