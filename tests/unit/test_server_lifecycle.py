@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mesh.config import ServiceSpec, Stack
-from mesh.server import ServerSettings, ServiceApp, run
+from mesh.server import ServerSettings, ServiceApp, new_event_loop, run
 
 SPEC = ServiceSpec("probe", "svc_probe", "test.v1.ProbeService", grpc_port=0, metrics_port=0)
 
@@ -105,3 +105,17 @@ async def test_a_background_job_that_dies_stops_the_service(ports):
         await asyncio.wait_for(run(app, Stack(), settings), timeout=5)
     with pytest.raises(OSError):  # and it no longer accepts calls
         socket.create_connection(("127.0.0.1", ports), timeout=1).close()
+
+
+def test_services_run_on_uvloop_unless_told_the_standard_loop_and_refuse_another_name():
+    import uvloop
+
+    for kind, expected in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+        loop = new_event_loop(kind)
+        try:
+            assert isinstance(loop, expected)
+            assert loop.run_until_complete(asyncio.sleep(0, result="ran")) == "ran"
+        finally:
+            loop.close()
+    with pytest.raises(ValueError, match="TM_EVENT_LOOP must be one of uvloop, asyncio, got 'trio'"):
+        new_event_loop("trio")
