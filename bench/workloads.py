@@ -78,6 +78,16 @@ class Requests:
         kinds = self._rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
         return [makers[kind]() for kind in kinds]
 
+    def every_timeline(self) -> list[Target]:
+        """Each user's home timeline and user timeline, once each, as that user, in a seeded order."""
+        targets = [
+            *(Target("GET", f"{self._base}/v1/timelines/home", self._auth(u), kind=KIND_HOME_TIMELINE) for u in self._users),
+            *(Target("GET", f"{self._base}/v1/timelines/users/{u}", self._auth(u), kind=KIND_USER_TIMELINE)
+              for u in self._users),
+        ]
+        self._rng.shuffle(targets)
+        return targets
+
     def only(self, kind: str, count: int) -> list[Target]:
         maker = {KIND_HOME_TIMELINE: self.home, KIND_USER_TIMELINE: self.user_timeline, KIND_COMPOSE: self.compose,
                  KIND_PING: self.ping}[kind]

@@ -170,3 +170,18 @@ def test_a_run_too_small_to_have_a_p99_neither_passes_nor_takes_the_sweep_lower(
         "p99 40.0 ms > 25 ms", "60 requests: too few to judge a p99 (at least 100)"]
     fast_but_small = {**stats.summarize([ok(4.0)] * 60, 20.0), "generator_lagged": False}
     assert Goal(p99_ms=25).judge(fast_but_small) == (False, "60 requests: too few to judge a p99 (at least 100)")
+
+
+def test_the_warm_pass_reads_every_users_home_and_user_timeline_once_as_that_user(monkeypatch):
+    from bench.workloads import Requests
+    from mesh.config import Stack
+
+    monkeypatch.setattr(Requests, "_auth", lambda self, user_id: {"Authorization": f"Bearer of {user_id}"})
+    targets = Requests(Stack(), [7, 8], seed=1).every_timeline()
+    read = sorted((t.method, t.url.split("/v1/", 1)[1], t.headers["Authorization"], t.kind) for t in targets)
+    assert read == [
+        ("GET", "timelines/home", "Bearer of 7", "home_timeline"),
+        ("GET", "timelines/home", "Bearer of 8", "home_timeline"),
+        ("GET", "timelines/users/7", "Bearer of 7", "user_timeline"),
+        ("GET", "timelines/users/8", "Bearer of 8", "user_timeline"),
+    ]
