@@ -6,8 +6,8 @@ Phases, in order (each prints its figures as it ends):
 2. ceilings: raw Redis and CQL round trips, Envoy alone, and GET /v1/ping (Envoy -> token check ->
    rate limiter -> transcoder -> Python gRPC, no work) swept for its highest rate at p99 <= 25 ms;
 3. the DeathStarBench mix (60% home, 30% user timeline, 10% compose), after a warm pass (every
-   user's home and user timeline read once, measured and kept: what a first read costs), swept for the highest rate with
-   p99 <= 25 ms (its figures are those of that rate; with --skip sweeps, one run at --mixed-rate);
+   user's home and user timeline read once, measured and kept: what a first read costs), swept for
+   the highest rate with p99 <= 25 ms (its figures are those of that rate; with --skip sweeps, one run at --mixed-rate);
    home timeline alone swept (its share of the ping ceiling); compose alone at a fixed rate. Between
    phases the event consumers catch up, so a phase's fan-out backlog is not measured in the next;
 4. fan-out: 201 -> visible in every follower's home for 10, 1k and 10k followers, and a celebrity;
