@@ -10,7 +10,6 @@ key: rows of two likes never meet, so their timestamps never have to be compared
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import chunks, micros, unique, utc
+from mesh.cql_rows import micros, unique, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, as_unavailable, commit, outcome_open
 from svc_tweet.domain import Like, LikeCreated, LikeDeleted, LikerIdPage
 
@@ -96,12 +95,8 @@ class CqlLikeStore:
         return [_like(row) for row in rows]
 
     async def liked_by(self, user_id: int, tweet_ids: Sequence[int]) -> set[int]:
-        ids = unique(tweet_ids)
-        if not ids:
-            return set()
         query = f"SELECT tweet_id FROM {self._ks}.likes_by_user WHERE user_id = ? AND tweet_id IN ?"
-        pages = await asyncio.gather(*(self._cql.rows(query, (user_id, list(chunk))) for chunk in chunks(ids)))
-        return {row.tweet_id for rows in pages for row in rows}
+        return {row.tweet_id for row in await self._cql.rows_in(query, tweet_ids, user_id)}
 
     async def likes_of(self, user_id: int, limit: int) -> list[int]:
         query = f"SELECT tweet_id FROM {self._ks}.likes_by_user WHERE user_id = ? LIMIT ?"

@@ -63,17 +63,23 @@ class CqlStatements:
         except STORE_TIMEOUTS as exc:
             raise store_unavailable(exc) from exc
 
+    async def rows_in(self, query: str, keys: Sequence[Any], *leading: Any) -> list[Any]:
+        """The rows of `query`, whose last placeholder is `IN ?`, for every one of `keys`: one
+        statement per 100 keys (ScyllaDB's default cap of keys in an IN), in parallel; `leading` are
+        the values of the placeholders before it. A read's cost is per statement, in the driver and
+        the store: this is what reading many partitions or rows at once should go through."""
+        pages = await asyncio.gather(*(self.rows(query, (*leading, list(chunk))) for chunk in chunks(unique(keys))))
+        return [row for page in pages for row in page]
+
     async def rows_per_tweet(self, table: str, tweet_ids: Sequence[int]) -> dict[int, int]:
         """How many rows each tweet's partition of `table` (partition key `tweet_id`) holds: a like,
-        a comment, a retweet is a row. One query per 100 tweets (ScyllaDB's default cap of partition
-        keys in an IN), not one per tweet: measured on pages of 20 tweets, 0.65 instead of 4.1..4.7 ms
-        of this service's CPU and 1.75 instead of 2.7..3.6 ms of Cassandra's, and half the wall
-        time. A tweet whose partition is empty has no group in the answer: it counts 0."""
-        ids = unique(tweet_ids)
-        counted: dict[int, int] = dict.fromkeys(ids, 0)
+        a comment, a retweet is a row. Through rows_in, not one COUNT per tweet: measured on pages of
+        20 tweets, 0.65 instead of 4.1..4.7 ms of this service's CPU and 1.75 instead of 2.7..3.6 ms
+        of Cassandra's, and half the wall time. A tweet whose partition is empty has no group in the
+        answer: it counts 0."""
+        counted: dict[int, int] = dict.fromkeys(unique(tweet_ids), 0)
         query = f"SELECT tweet_id, COUNT(*) FROM {table} WHERE tweet_id IN ? GROUP BY tweet_id"
-        for found in await asyncio.gather(*(self.rows(query, (list(chunk),)) for chunk in chunks(ids))):
-            counted.update((row[0], int(row[1])) for row in found)
+        counted.update((row[0], int(row[1])) for row in await self.rows_in(query, tweet_ids))
         return counted
 
     async def batch(self, statements: Sequence[tuple[Any, tuple]]) -> None:

@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import chunks, micros, unique, unset_if_empty, utc
+from mesh.cql_rows import micros, unset_if_empty, utc
 from svc_tweet.adapters.cql_store import STORE_TIMEOUTS, CqlStatements, outcome_open, commit, store_unavailable
 from svc_tweet.domain import (
     AuthorListPosition,
@@ -123,14 +123,12 @@ class CqlTweetStore:
     # --- reads --------------------------------------------------------------------------------
 
     async def get_many(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
-        # one IN per 100 tweets, not a read each: the cost of a read here is per statement, in the
-        # driver and the store (see CqlStatements.rows_per_tweet); the coordinator waits for the
-        # slowest partition, as gathering single reads did
+        # IN, not a read each (CqlStatements.rows_in); the coordinator waits for the slowest
+        # partition, as gathering single reads did
         query = f"SELECT {_TWEET_COLUMNS}, delete_time FROM {self._ks}.tweets WHERE tweet_id IN ?"
-        found = await asyncio.gather(*(self._cql.rows(query, (list(chunk),)) for chunk in chunks(unique(tweet_ids))))
         return {
             row.tweet_id: _tweet(row)
-            for rows in found for row in rows
+            for row in await self._cql.rows_in(query, tweet_ids)
             if row.author_id is not None and row.create_time is not None
         }
 
@@ -196,12 +194,8 @@ class CqlTweetStore:
         return ReplyPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
 
     async def retweeted_by(self, user_id: int, original_ids: Sequence[int]) -> set[int]:
-        ids = unique(original_ids)
-        if not ids:
-            return set()
         query = f"SELECT tweet_id FROM {self._ks}.retweets_by_user WHERE user_id = ? AND tweet_id IN ?"
-        pages = await asyncio.gather(*(self._cql.rows(query, (user_id, list(chunk))) for chunk in chunks(ids)))
-        return {row.tweet_id for rows in pages for row in rows}
+        return {row.tweet_id for row in await self._cql.rows_in(query, original_ids, user_id)}
 
     async def retweets_of(self, user_id: int, limit: int) -> list[int]:
         query = f"SELECT tweet_id FROM {self._ks}.retweets_by_user WHERE user_id = ? LIMIT ?"
