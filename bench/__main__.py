@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench import ceilings, cpu, fanout, load, openloop, report, rss, stats, tools
+from bench import ceilings, cpu, fanout, load, openloop, report, rss, stats, timeline_metrics, tools
 from bench.workloads import KIND_PING, Requests, slots
 from mesh.config import Stack
 
@@ -89,14 +89,20 @@ class Bench:
         """One open-loop run: its summary, with the CPU each process spent per request."""
         count = slots(rate, self.duration_s + self.warmup_s)
         targets = targets_for(count)
+        pages_before = timeline_metrics.read(self.stack, timeline_metrics.PAGE_SERIES)
         before = cpu.snapshot(self.stack)
         result = openloop.run(targets, rate, self.duration_s, name=name, warmup_s=self.warmup_s, stack=self.stack)
         summary = result.summary()
         # warmup included: the snapshots bracket every request sent
         summary["cpu_ms_per_request"] = cpu.per_request_ms(before, cpu.snapshot(self.stack), count)
         summary["asked_rate_per_s"] = rate
+        pages = timeline_metrics.rendered_pages(pages_before, timeline_metrics.read(self.stack, timeline_metrics.PAGE_SERIES))
+        if pages and pages["hits"] + pages["misses"]:
+            summary["rendered_home_pages"] = pages
         _say("  " + _line(f"{name} @ {rate:.0f}/s", summary))
         _say(f"    CPU ms per request: {summary['cpu_ms_per_request']}")
+        if "rendered_home_pages" in summary:
+            _say(f"    first home pages: {pages['hits']} served rendered, {pages['misses']} rendered afresh")
         return summary
 
     def warm_pass(self, targets: list) -> dict[str, Any]:

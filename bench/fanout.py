@@ -22,11 +22,13 @@ from typing import Any
 
 import httpx
 
+from bench import timeline_metrics
 from bench.auth import bearer
 from bench.stats import latency_summary
+from bench.timeline_metrics import FANOUT_CELEBRITY_TWEETS, FANOUT_HOME_WRITES
 from mesh import cql
 from mesh.clients import peer_channel
-from mesh.config import Stack, service_spec
+from mesh.config import Stack
 from svc_timeline.adapters.graph_client import GrpcFollowerDirectory
 
 # The measuring must not load the machine it measures (2 cores, shared with the whole mesh). Row
@@ -38,6 +40,7 @@ WRITE_TIME_POLL_S = 0.25
 REST_POLL_INTERVAL_S = 0.05
 VISIBLE_WITHIN_S = 30.0  # give up on a post after this: reported as not visible
 REST_SAMPLE = 5  # followers polled through the gateway per post: at most ~100 reads/s
+_COUNTERS = (FANOUT_HOME_WRITES, FANOUT_CELEBRITY_TWEETS)
 IN_KEYS = 100  # partitions per `IN` (ScyllaDB's default limit of an IN restriction)
 
 
@@ -54,19 +57,6 @@ async def follower_ids(stack: Stack, user_id: int) -> list[int]:
             token = page.next_page_token
     finally:
         await channel.close()
-
-
-async def timeline_counters(client: httpx.AsyncClient, stack: Stack) -> dict[str, float]:
-    """The fan-out counters of svc_timeline's metrics endpoint (Prometheus text)."""
-    url = f"http://{stack.host}:{stack.metrics_port(service_spec('timeline'))}/metrics"
-    text = (await client.get(url, timeout=5.0)).text
-    wanted = ("timeline_fanout_home_writes_total", "timeline_fanout_celebrity_tweets_total")
-    counters = {name: 0.0 for name in wanted}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in counters:
-            counters[name] = float(value)
-    return counters
 
 
 async def _post(client: httpx.AsyncClient, stack: Stack, author_id: int, text: str) -> tuple[int, float]:
@@ -126,7 +116,7 @@ async def measure_author(
     home_writes: list[float] = []
     celebrity_tweets = 0.0
     for n in range(posts):
-        before = await timeline_counters(client, stack)
+        before = await timeline_metrics.read_async(client, stack, _COUNTERS)
         tweet_id, held_201_at = await _post(client, stack, author_id, f"fan-out probe {n} of {author_id} #bench")
         sample = rng.sample(followers, min(REST_SAMPLE, len(followers)))
         rest_task = asyncio.gather(*(_seen_through_rest(client, stack, r, tweet_id, held_201_at) for r in sample))
@@ -134,8 +124,8 @@ async def measure_author(
         seen: dict[int, float] = {}
         celebrity = False
         while time.time() < held_201_at + VISIBLE_WITHIN_S:
-            counters = await timeline_counters(client, stack)
-            celebrity = counters["timeline_fanout_celebrity_tweets_total"] > before["timeline_fanout_celebrity_tweets_total"]
+            counters = await timeline_metrics.read_async(client, stack, _COUNTERS)
+            celebrity = counters[FANOUT_CELEBRITY_TWEETS] > before[FANOUT_CELEBRITY_TWEETS]
             if celebrity:
                 break  # merged at read time: no home rows will come
             if pending:
@@ -148,13 +138,13 @@ async def measure_author(
         rest_seen.extend(s for s in rest if s is not None)
         not_visible += sum(1 for s in rest if s is None)
         await asyncio.sleep(0.2)  # the author's own home row and counters settle
-        after = await timeline_counters(client, stack)
+        after = await timeline_metrics.read_async(client, stack, _COUNTERS)
         if celebrity:
             # counted in the homes themselves: the counter also moves with other tweets' fan-outs
             home_writes.append(len(await _write_times(session, tweet_id, [author_id, *followers], held_201_at)))
         else:
-            home_writes.append(after["timeline_fanout_home_writes_total"] - before["timeline_fanout_home_writes_total"])
-        celebrity_tweets += after["timeline_fanout_celebrity_tweets_total"] - before["timeline_fanout_celebrity_tweets_total"]
+            home_writes.append(after[FANOUT_HOME_WRITES] - before[FANOUT_HOME_WRITES])
+        celebrity_tweets += after[FANOUT_CELEBRITY_TWEETS] - before[FANOUT_CELEBRITY_TWEETS]
         if seen:
             per_follower.extend(seen.values())
             if not pending:

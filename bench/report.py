@@ -242,7 +242,8 @@ def _run_lines(summary: Mapping[str, Any]) -> list[str]:
         f"Asked {summary.get('asked_rate_per_s', '-')} req/s for {summary.get('duration_s', '-')} s "
         f"(after {summary.get('warmup_s', 0)} s warmup); sent {summary.get('sent_rate_per_s', 0):.0f} req/s"
         + (" — **the load generator lagged: the offered rate was lower than asked**" if summary.get("generator_lagged") else "")
-        + f". Errors: {_errors(summary)}.",
+        + f". Errors: {_errors(summary)}."
+        + (f" First home pages served rendered: {_pages_served_rendered(summary)}." if summary.get("rendered_home_pages") else ""),
         "",
     ]
     rows = [[kind, s["count"], f"{s['throughput_per_s']:.0f}", f"{s['error_rate']:.2%}", *_latency_cells(s["latency_ms"])]
@@ -258,13 +259,26 @@ def _sweep_lines(name: str, sweep: Mapping[str, Any]) -> list[str]:
              f"Goal: p99 <= {goal['p99_ms']:g} ms, errors <= {goal['max_error_rate']:.1%}"
              + (f" (judged on `{goal['kind']}`)" if goal.get("kind") else "")
              + f". Highest rate sustained: **{sweep['best_rate_per_s'] or 'none'}** req/s (stopped: {sweep['stopped']}).", ""]
+    steps = sorted(sweep["steps"], key=lambda s: s["rate_per_s"])
+    # only sweeps that read home timelines have the column
+    with_pages = any(step["summary"].get("rendered_home_pages") for step in steps)
     rows = []
-    for step in sorted(sweep["steps"], key=lambda s: s["rate_per_s"]):
+    for step in steps:
         s = step["summary"]
         rows.append([step["rate_per_s"], f"{s.get('sent_rate_per_s', 0):.0f}", f"{s['throughput_per_s']:.0f}",
                      f"{s['error_rate']:.2%}", *_latency_cells(s["latency_ms"]),
+                     *([_pages_served_rendered(s)] if with_pages else []),
                      "yes" if step["passed"] else f"no: {step['why']}"])
-    return lines + _table(["asked req/s", "sent/s", "ok/s", "errors", *_LATENCY_HEAD, "passed"], rows)
+    head = ["asked req/s", "sent/s", "ok/s", "errors", *_LATENCY_HEAD, *(["home pages rendered"] if with_pages else []), "passed"]
+    return lines + _table(head, rows)
+
+
+def _pages_served_rendered(summary: Mapping[str, Any]) -> str:
+    """The share of first home pages served from their rendered copy, with the counts."""
+    pages = summary.get("rendered_home_pages")
+    if not pages or pages.get("hit_ratio") is None:
+        return "-"
+    return f"{pages['hit_ratio']:.0%} ({pages['hits']} of {pages['hits'] + pages['misses']})"
 
 
 def _ceiling_lines(ceilings: Mapping[str, Any], results: Results) -> list[str]:
