@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -45,6 +46,15 @@ def chunks(items: Sequence[T], size: int = MAX_IN_KEYS) -> Iterator[Sequence[T]]
 
 def unique(items: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(items))
+
+
+async def rows_in(run: Callable[[str, tuple], Awaitable[Any]], query: str, keys: Sequence[Any], *leading: Any) -> list[Any]:
+    """The rows of `query`, whose last placeholder is `IN ?`, for every one of `keys`: one statement
+    per MAX_IN_KEYS keys, run by `run(query, parameters)` in parallel; `leading` are the values of
+    the placeholders before it. A read's cost is per statement, in the driver and the store: this
+    is what reading many partitions or rows at once should go through."""
+    pages = await asyncio.gather(*(run(query, (*leading, list(chunk))) for chunk in chunks(unique(keys))))
+    return [row for page in pages for row in rows_of(page)]
 
 
 def unset_if_empty(value: Any) -> Any:

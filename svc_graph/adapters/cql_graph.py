@@ -21,7 +21,7 @@ from cassandra.cluster import Session
 
 from mesh import cql
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import chunks, rows_of, unique, utc
+from mesh.cql_rows import rows_in, rows_of, utc
 from svc_graph.adapters.outbox_events import outbox_event
 from svc_graph.domain import Direction, Edge, EdgePage, FollowCounts, GraphChange, ListPosition, Relation
 
@@ -154,12 +154,8 @@ class CqlGraphStore:
 
     async def _create_times(self, table: str, column: str, user_id: int, other_ids: Sequence[int]) -> dict[int, datetime]:
         """create_time of each edge of the partition that exists among `other_ids`."""
-        others = unique(other_ids)
-        if not others:
-            return {}
         query = f"SELECT {column}, create_time FROM {self._ks}.{table} WHERE user_id = ? AND {column} IN ?"
-        pages = await asyncio.gather(*(self._rows(query, (user_id, list(chunk))) for chunk in chunks(others)))
-        return {row[0]: utc(row.create_time) for rows in pages for row in rows}
+        return {row[0]: utc(row.create_time) for row in await rows_in(self._rows, query, other_ids, user_id)}
 
     async def page(
         self, relation: Relation, direction: Direction, user_id: int, after: ListPosition | None, limit: int

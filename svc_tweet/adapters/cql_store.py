@@ -4,7 +4,6 @@ and the commit of a change together with the outbox rows of its events."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +14,7 @@ from cassandra.cluster import NoHostAvailable, Session
 from mesh import cql
 from mesh.errors import Unavailable
 from mesh.outbox import CqlOutbox
-from mesh.cql_rows import chunks, rows_of, unique
+from mesh.cql_rows import rows_in, rows_of, unique
 from svc_tweet.adapters.outbox_events import outbox_event
 from svc_tweet.domain import TweetEvent
 
@@ -64,12 +63,8 @@ class CqlStatements:
             raise store_unavailable(exc) from exc
 
     async def rows_in(self, query: str, keys: Sequence[Any], *leading: Any) -> list[Any]:
-        """The rows of `query`, whose last placeholder is `IN ?`, for every one of `keys`: one
-        statement per 100 keys (ScyllaDB's default cap of keys in an IN), in parallel; `leading` are
-        the values of the placeholders before it. A read's cost is per statement, in the driver and
-        the store: this is what reading many partitions or rows at once should go through."""
-        pages = await asyncio.gather(*(self.rows(query, (*leading, list(chunk))) for chunk in chunks(unique(keys))))
-        return [row for page in pages for row in page]
+        """mesh.cql_rows.rows_in through this store's statements: one per 100 keys, in parallel."""
+        return await rows_in(self.rows, query, keys, *leading)
 
     async def rows_per_tweet(self, table: str, tweet_ids: Sequence[int]) -> dict[int, int]:
         """How many rows each tweet's partition of `table` (partition key `tweet_id`) holds: a like,
